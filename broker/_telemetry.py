@@ -1,0 +1,130 @@
+"""PRODUCER and CONSUMER spans (OpenTelemetry messaging conventions) and broker metrics.
+
+Trace context crosses the broker through the *global* propagator, so whatever
+``OTEL_PROPAGATORS`` names (``tracecontext,baggage,xray``) is injected and extracted.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, propagate, trace
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+    from opentelemetry.context import Context
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import Span, TracerProvider
+
+_SCOPE = "broker"
+
+
+class Telemetry:
+    """Spans and instruments for one :class:`~broker.Broker`."""
+
+    def __init__(
+        self,
+        tracer_provider: TracerProvider | None,
+        meter_provider: MeterProvider | None,
+    ) -> None:
+        self._tracer = trace.get_tracer(_SCOPE, tracer_provider=tracer_provider)
+        meter = metrics.get_meter(_SCOPE, meter_provider=meter_provider)
+        self.published = meter.create_counter(
+            "messaging.client.sent.messages", unit="{message}", description="Events published"
+        )
+        self.consumed = meter.create_counter(
+            "messaging.client.consumed.messages", unit="{message}", description="Events consumed"
+        )
+        self.retried = meter.create_counter(
+            "shopmq.messages.retried", unit="{message}", description="Deliveries sent to retry"
+        )
+        self.dead_lettered = meter.create_counter(
+            "shopmq.messages.dead_lettered",
+            unit="{message}",
+            description="Deliveries sent to a dead-letter queue",
+        )
+        self.process_duration = meter.create_histogram(
+            "messaging.process.duration", unit="s", description="Handler duration"
+        )
+        self.publish_duration = meter.create_histogram(
+            "messaging.client.operation.duration", unit="s", description="Publish until confirmed"
+        )
+
+    @contextmanager
+    def producer_span(
+        self,
+        *,
+        system: str,
+        topic: str,
+        event_id: str,
+        body_size: int,
+        headers: dict[str, str],
+        parent: Context | None,
+    ) -> Iterator[Span]:
+        """A PRODUCER span around one publish; its context is injected into ``headers``."""
+        with self._tracer.start_as_current_span(
+            f"send {topic}",
+            context=parent,
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": system,
+                "messaging.operation.type": "send",
+                "messaging.operation.name": "send",
+                "messaging.destination.name": topic,
+                "messaging.message.id": event_id,
+                "messaging.message.body.size": body_size,
+            },
+            record_exception=True,
+            set_status_on_exception=True,
+        ) as span:
+            propagate.inject(headers)
+            yield span
+
+    @contextmanager
+    def consumer_span(
+        self,
+        *,
+        system: str,
+        topic: str,
+        group: str,
+        event_id: str | None,
+        body_size: int,
+        headers: Mapping[str, str],
+    ) -> Iterator[Span]:
+        """A CONSUMER span for one delivery: child of the producer's context, linked to it too,
+        and current while the handler runs (so the handler's own spans and publishes nest)."""
+        parent = propagate.extract(headers)
+        producer = trace.get_current_span(parent).get_span_context()
+        links = [Link(producer)] if producer.is_valid else []
+        attributes: dict[str, str | int] = {
+            "messaging.system": system,
+            "messaging.operation.type": "process",
+            "messaging.operation.name": "process",
+            "messaging.destination.name": topic,
+            "messaging.consumer.group.name": group,
+            "messaging.message.body.size": body_size,
+        }
+        if event_id:
+            attributes["messaging.message.id"] = event_id
+        token = otel_context.attach(parent)
+        try:
+            with self._tracer.start_as_current_span(
+                f"process {topic}",
+                kind=SpanKind.CONSUMER,
+                links=links,
+                attributes=attributes,
+                record_exception=False,
+                set_status_on_exception=False,
+            ) as span:
+                yield span
+        finally:
+            otel_context.detach(token)
+
+
+def record_failure(span: Span, exc: BaseException) -> None:
+    span.record_exception(exc)
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
