@@ -39,7 +39,17 @@ SCHEMES: dict[str, tuple[str, bool, int]] = {
 }
 
 KNOWN_OPTIONS = frozenset(
-    {"dialect", "cafile", "heartbeat", "certfile", "keyfile", "verify", "prefix", "exchange"}
+    {
+        "dialect",
+        "cafile",
+        "certfile",
+        "keyfile",
+        "verify",
+        "heartbeat",
+        "prefix",
+        "exchange",
+        "queue_type",
+    }
 )
 _FAILOVER = re.compile(r"^failover:\((?P<urls>[^)]*)\)(?:\?(?P<query>.*))?$")
 

@@ -1,0 +1,91 @@
+"""Broker-side names: one place, so transports, tools and the AsyncAPI document agree.
+
+RabbitMQ (AMQP 0-9-1, and AMQP 1.0 on RabbitMQ):
+    exchange            ``shop.events``  (durable topic exchange; URL option ``exchange``)
+    group queue         ``shop.<group>``  (quorum by default; options ``prefix``, ``queue_type``)
+    dead-letter queue   ``shop.<group>.dlq``
+    retry queue         ``shop.<group>.retry.<ms>``  (TTL, dead-letters back to the group queue)
+
+ActiveMQ (STOMP, and AMQP 1.0 on ActiveMQ), AWS-recommended virtual destinations:
+    producer topic      ``VirtualTopic.<event type>``
+    group queue         ``Consumer.<group>.VirtualTopic.<pattern>``  (``#`` becomes ``>``)
+    dead-letter queue   ``DLQ.<group queue>``   (same prefix as the broker's per-queue DLQ policy)
+"""
+
+from __future__ import annotations
+
+from broker.errors import ConfigurationError
+
+__all__ = [
+    "DEFAULT_EXCHANGE",
+    "DEFAULT_PREFIX",
+    "activemq_consumer_queue",
+    "activemq_dead_letter_queue",
+    "activemq_pattern",
+    "activemq_topic",
+    "rabbit_dead_letter_queue",
+    "rabbit_group_queue",
+    "rabbit_retry_queue",
+    "validate_group",
+    "validate_pattern",
+]
+
+DEFAULT_EXCHANGE = "shop.events"
+DEFAULT_PREFIX = "shop"
+VIRTUAL_TOPIC = "VirtualTopic"
+ACTIVEMQ_DLQ_PREFIX = "DLQ."
+
+
+def validate_group(group: str) -> str:
+    """Group names become queue names on every broker: letters, digits, ``-`` and ``_``."""
+    if not group or not all(c.isalnum() or c in "-_" for c in group):
+        raise ConfigurationError(
+            f"consumer group {group!r} must be non-empty letters, digits, '-' or '_'"
+        )
+    return group
+
+
+def validate_pattern(pattern: str) -> str:
+    """A topic pattern: dot-separated words, ``*`` one word, ``#`` zero or more words."""
+    words = pattern.split(".")
+    if not pattern or any(not w for w in words):
+        raise ConfigurationError(f"topic pattern {pattern!r} has an empty word")
+    for word in words:
+        if word not in {"*", "#"} and any(c in word for c in "*#>"):
+            raise ConfigurationError(f"topic pattern {pattern!r}: wildcards must be whole words")
+    return pattern
+
+
+def rabbit_group_queue(group: str, prefix: str = DEFAULT_PREFIX) -> str:
+    return f"{prefix}.{validate_group(group)}"
+
+
+def rabbit_dead_letter_queue(group: str, prefix: str = DEFAULT_PREFIX) -> str:
+    return f"{rabbit_group_queue(group, prefix)}.dlq"
+
+
+def rabbit_retry_queue(group: str, delay: float, prefix: str = DEFAULT_PREFIX) -> str:
+    return f"{rabbit_group_queue(group, prefix)}.retry.{round(delay * 1000)}"
+
+
+def activemq_pattern(pattern: str) -> str:
+    """AMQP topic syntax to ActiveMQ wildcards (``*`` stays, ``#`` becomes ``>``).
+
+    ActiveMQ's ``>`` matches one or more trailing words, so ``#`` is only accepted last.
+    """
+    words = validate_pattern(pattern).split(".")
+    if "#" in words[:-1]:
+        raise ConfigurationError(f"topic pattern {pattern!r}: on ActiveMQ '#' must be last")
+    return ".".join(">" if w == "#" else w for w in words)
+
+
+def activemq_topic(event_type: str) -> str:
+    return f"{VIRTUAL_TOPIC}.{event_type}"
+
+
+def activemq_consumer_queue(group: str, pattern: str) -> str:
+    return f"Consumer.{validate_group(group)}.{VIRTUAL_TOPIC}.{activemq_pattern(pattern)}"
+
+
+def activemq_dead_letter_queue(queue: str) -> str:
+    return f"{ACTIVEMQ_DLQ_PREFIX}{queue}"
