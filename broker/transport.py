@@ -169,6 +169,17 @@ class Transport(abc.ABC):
         order messages arrive, from the event loop."""
 
     @abc.abstractmethod
+    async def consume_dead_letters(
+        self, spec: SubscriptionSpec, on_delivery: Callable[[Delivery], None]
+    ) -> Consumer:
+        """Consume the group's dead-letter queue(s) as raw deliveries (operator tools such as
+        ``dlq list`` / ``dlq replay``, and tests); return once the broker confirmed.
+
+        On these deliveries ``ack`` removes the message, ``release`` leaves it in the DLQ, and
+        ``retry(delay, headers)`` sends the copy back to the group's live queue it was
+        dead-lettered from (a replay), then removes it from the DLQ."""
+
+    @abc.abstractmethod
     async def close(self) -> None:
         """Close the connection. Idempotent."""
 
