@@ -1,0 +1,167 @@
+"""Failing handlers retry with backoff then dead-letter; poison messages dead-letter at once;
+the consumer keeps running through both."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+
+from broker import DeadLetter, RetryPolicy
+from broker.transport import OutgoingMessage, SubscriptionSpec
+from tests.conformance._support import DeadLetters, Inbox, eventually, ping
+
+FAST = RetryPolicy(max_attempts=3, initial_delay=0.2, multiplier=2.0)
+
+
+async def _watch_dlq(broker, group, topics):
+    dead = DeadLetters()
+    spec = SubscriptionSpec(group=group, topics=tuple(topics))
+    await broker.transport.consume_dead_letters(spec, dead)
+    return dead
+
+
+async def test_failing_handler_retries_with_backoff_then_dead_letters(make_broker, namespace, uid):
+    """A handler that always fails is called max_attempts times with growing delays, then the
+    message is dead-lettered with the error, attempts and origin in its headers."""
+    broker = make_broker()
+    await broker.start()
+    calls: list[tuple[float, str]] = []
+
+    async def failing(event):
+        calls.append((time.monotonic(), event.extensions["x-attempt"]))
+        raise ValueError(f"boom {event.data['seq']}")
+
+    group = f"g{uid}"
+    await broker.subscribe(group, [f"{namespace}.Ping"], failing, retry=FAST)
+    dead = await _watch_dlq(broker, group, [f"{namespace}.Ping"])
+    sent = await broker.publish(f"{namespace}.Ping", ping(1), subject="s-1")
+
+    await eventually(lambda: len(dead.deliveries) == 1, timeout=20, what="dead letter")
+    assert [attempt for _, attempt in calls] == ["1", "2", "3"]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(calls)]
+    assert gaps[0] >= 0.15, gaps
+    assert gaps[1] >= 0.3, gaps
+
+    letter = dead.deliveries[0]
+    assert letter.attributes["id"] == sent.id
+    assert letter.attributes["subject"] == "s-1"
+    assert letter.headers["x-error-type"] == "ValueError"
+    assert letter.headers["x-error-message"] == "boom 1"
+    assert letter.headers["x-attempts"] == "3"
+    assert letter.headers["x-original-topic"] == f"{namespace}.Ping"
+    assert letter.headers["x-consumer-group"] == group
+    assert "x-failed-at" in letter.headers
+    assert broker.codec.decode(letter.body)[1] == ping(1)
+
+
+async def test_handler_that_recovers_is_not_dead_lettered(make_broker, namespace, uid):
+    """A transient failure is retried and then handled once; nothing reaches the DLQ."""
+    broker = make_broker()
+    await broker.start()
+    inbox = Inbox()
+    failures = {"left": 1}
+
+    async def flaky(event):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise ConnectionError("database blinked")
+        await inbox(event)
+
+    group = f"g{uid}"
+    await broker.subscribe(group, [f"{namespace}.Ping"], flaky, retry=FAST)
+    dead = await _watch_dlq(broker, group, [f"{namespace}.Ping"])
+    await broker.publish(f"{namespace}.Ping", ping(1))
+    await eventually(lambda: len(inbox.events) == 1)
+    assert inbox.events[0].extensions["x-attempt"] == "2"
+    await asyncio.sleep(0.5)
+    assert dead.deliveries == []
+
+
+async def test_dead_letter_raised_by_handler_skips_retries(make_broker, namespace, uid):
+    """DeadLetter from a handler sends the message to the DLQ on the first attempt."""
+    broker = make_broker()
+    await broker.start()
+    calls = []
+
+    async def refuse(event):
+        calls.append(event.id)
+        raise DeadLetter("order does not exist")
+
+    group = f"g{uid}"
+    await broker.subscribe(group, [f"{namespace}.Ping"], refuse, retry=FAST)
+    dead = await _watch_dlq(broker, group, [f"{namespace}.Ping"])
+    await broker.publish(f"{namespace}.Ping", ping(1))
+    await eventually(lambda: len(dead.deliveries) == 1)
+    assert len(calls) == 1
+    assert dead.deliveries[0].headers["x-error-type"] == "DeadLetter"
+    assert dead.deliveries[0].headers["x-attempts"] == "1"
+
+
+async def test_poison_messages_dead_letter_at_once_and_consumer_keeps_running(
+    make_broker, namespace, uid
+):
+    """Garbage bodies and unknown fingerprints skip the handler, go to the DLQ with a
+    DecodeError, and good messages after them are still handled."""
+    broker = make_broker()
+    await broker.start()
+    inbox = Inbox()
+    group = f"g{uid}"
+    await broker.subscribe(group, [f"{namespace}.Ping"], inbox, retry=FAST)
+    dead = await _watch_dlq(broker, group, [f"{namespace}.Ping"])
+    attributes = {
+        "id": "poison",
+        "type": f"{namespace}.Ping",
+        "source": "//evil",
+        "specversion": "1.0",
+        "time": "2026-01-01T00:00:00+00:00",
+    }
+    for body in (b"not avro at all", b"\xc3\x01" + b"\x00" * 8 + b"\x02"):
+        await broker.transport.publish(
+            OutgoingMessage(
+                topic=f"{namespace}.Ping",
+                body=body,
+                attributes=attributes,
+                headers={},
+                content_type="application/avro",
+            ),
+            timeout=10,
+        )
+    await broker.publish(f"{namespace}.Ping", ping(9))
+
+    await eventually(lambda: len(dead.deliveries) == 2 and len(inbox.events) == 1)
+    assert {d.headers["x-error-type"] for d in dead.deliveries} == {"DecodeError"}
+    assert any("fingerprint" in d.headers["x-error-message"] for d in dead.deliveries)
+    assert {d.body[:4] for d in dead.deliveries} == {b"not ", b"\xc3\x01\x00\x00"}
+    assert inbox.seqs == [9]
+
+
+async def test_replayed_dead_letter_is_handled_once(make_broker, namespace, uid):
+    """Retrying a dead-letter delivery returns it to the group's live queue, where a fixed
+    handler processes it exactly once."""
+    broker = make_broker()
+    await broker.start()
+    inbox = Inbox()
+    broken = {"yes": True}
+
+    async def handler(event):
+        if broken["yes"]:
+            raise DeadLetter("bug")
+        await inbox(event)
+
+    group = f"g{uid}"
+    topics = [f"{namespace}.Ping"]
+    await broker.subscribe(group, topics, handler, retry=FAST)
+    letters = []
+    spec = SubscriptionSpec(group=group, topics=tuple(topics))
+    consumer = await broker.transport.consume_dead_letters(spec, letters.append)
+    await broker.publish(f"{namespace}.Ping", ping(4))
+    await eventually(lambda: len(letters) == 1)
+
+    broken["yes"] = False
+    await letters[0].retry(0, {"x-replayed": "1"})
+    await consumer.cancel()
+    await eventually(lambda: len(inbox.events) == 1)
+    await asyncio.sleep(0.5)
+    assert inbox.seqs == [4]
+    assert inbox.events[0].extensions.get("x-replayed") == "1"
