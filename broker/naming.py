@@ -26,6 +26,7 @@ __all__ = [
     "rabbit_dead_letter_queue",
     "rabbit_group_queue",
     "rabbit_retry_queue",
+    "topic_matches",
     "validate_group",
     "validate_pattern",
 ]
@@ -89,3 +90,19 @@ def activemq_consumer_queue(group: str, pattern: str) -> str:
 
 def activemq_dead_letter_queue(queue: str) -> str:
     return f"{ACTIVEMQ_DLQ_PREFIX}{queue}"
+
+
+def topic_matches(pattern: str, topic: str) -> bool:
+    """Whether ``topic`` matches ``pattern`` (``*`` one word, ``#`` zero or more words)."""
+    return _match(validate_pattern(pattern).split("."), topic.split("."))
+
+
+def _match(pattern: list[str], words: list[str]) -> bool:
+    if not pattern:
+        return not words
+    head, rest = pattern[0], pattern[1:]
+    if head == "#":
+        return any(_match(rest, words[i:]) for i in range(len(words) + 1))
+    if not words:
+        return False
+    return (head in {"*", words[0]}) and _match(rest, words[1:])

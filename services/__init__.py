@@ -1,0 +1,1 @@
+"""The reference services and their shared runtime."""

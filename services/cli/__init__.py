@@ -1,0 +1,59 @@
+"""``shopmq``: one command line for running, inspecting and operating the system.
+
+Each sub-command lives in its own module and registers itself in :data:`COMMANDS`; errors the
+user can act on are printed as one line (``shopmq: error: ...``) with a non-zero exit status,
+never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from broker.errors import BrokerError
+from services.cli import _docs, _schemas
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["main"]
+
+DESCRIPTION = """\
+Run and operate the shop: five gRPC services behind a REST gateway, talking through Amazon MQ
+(ActiveMQ or RabbitMQ) with Avro CloudEvents.
+
+Start here:
+  shopmq up                   everything on this machine; the gateway answers on :8080
+  shopmq schemas check        the event-schema compatibility gate
+  shopmq asyncapi -o FILE     the AsyncAPI document of every channel and message
+"""
+
+
+class CommandError(Exception):
+    """A failure to report as one line."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shopmq",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in (_schemas, _docs):
+        module.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.handler(args)
+    except (BrokerError, CommandError, OSError) as exc:
+        print(f"shopmq: error: {exc}", file=sys.stderr)  # noqa: T201 - CLI output
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return status
