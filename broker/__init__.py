@@ -19,7 +19,7 @@ from broker.errors import (
     SchemaError,
     UnroutableError,
 )
-from broker.event import Event
+from broker.event import EncodedEvent, Event
 from broker.registry import SchemaRegistry, SchemaVersion
 from broker.retry import RetryPolicy
 from broker.url import BrokerURL
@@ -36,6 +36,7 @@ __all__ = [
     "DeadLetter",
     "DecodeError",
     "EncodeError",
+    "EncodedEvent",
     "Event",
     "PublishError",
     "RetryPolicy",

@@ -14,7 +14,7 @@ from broker._subscription import Subscription
 from broker._telemetry import Telemetry
 from broker.codec import AvroCodec
 from broker.errors import BrokerConnectionError, BrokerError, PublishError, UnroutableError
-from broker.event import SPECVERSION, Event
+from broker.event import SPECVERSION, EncodedEvent, Event
 from broker.registry import SchemaRegistry
 from broker.retry import RetryPolicy
 from broker.transport import OutgoingMessage, SubscriptionSpec, Transport, TransportOptions
@@ -184,11 +184,9 @@ class Broker:
         await self.publish_event(event, mandatory=mandatory)
         return event
 
-    async def publish_event(
-        self, event: Event, *, context: Context | None = None, mandatory: bool = True
-    ) -> None:
-        """Publish a prepared event. ``context`` is the trace context to parent the PRODUCER
-        span on (the outbox relay passes the context stored with the event's row)."""
+    def encode(self, event: Event) -> EncodedEvent:
+        """Validate and encode ``event`` (raises :class:`~broker.errors.EncodeError` naming the
+        field). The outbox stores this form, so a bad record fails the writing transaction."""
         body, writer = self.codec.encode(event.type, event.data)
         attributes = {
             "id": event.id,
@@ -201,25 +199,46 @@ class Broker:
         if event.subject is not None:
             attributes["subject"] = event.subject
         headers = {k: v for k, v in event.extensions.items() if not k.startswith("x-")}
+        return EncodedEvent(
+            type=event.type,
+            body=body,
+            attributes=attributes,
+            headers=headers,
+            content_type=event.datacontenttype,
+        )
+
+    async def publish_event(
+        self, event: Event, *, context: Context | None = None, mandatory: bool = True
+    ) -> None:
+        """Publish a prepared event. ``context`` is the trace context to parent the PRODUCER
+        span on (default: the current one)."""
+        await self.publish_encoded(self.encode(event), context=context, mandatory=mandatory)
+
+    async def publish_encoded(
+        self, encoded: EncodedEvent, *, context: Context | None = None, mandatory: bool = True
+    ) -> None:
+        """Publish an already encoded event (the outbox relay's path) and wait for the
+        broker's confirmation, inside a PRODUCER span parented on ``context``."""
+        headers = dict(encoded.headers)
         started = time.perf_counter()
         with self._telemetry.producer_span(
             system=self._transport_class_system(),
-            topic=event.type,
-            event_id=event.id,
-            body_size=len(body),
+            topic=encoded.type,
+            event_id=encoded.attributes["id"],
+            body_size=len(encoded.body),
             headers=headers,
             parent=context,
         ):
             message = OutgoingMessage(
-                topic=event.type,
-                body=body,
-                attributes=attributes,
+                topic=encoded.type,
+                body=encoded.body,
+                attributes=encoded.attributes,
                 headers=headers,
-                content_type=event.datacontenttype,
+                content_type=encoded.content_type,
                 mandatory=mandatory,
             )
             await self._send(message)
-        attrs = {"messaging.destination.name": event.type}
+        attrs = {"messaging.destination.name": encoded.type}
         self._telemetry.published.add(1, attrs)
         self._telemetry.publish_duration.record(time.perf_counter() - started, attrs)
 
@@ -237,12 +256,13 @@ class Broker:
                 raise PublishError(
                     f"{message.topic}: not confirmed within {self._publish_timeout}s"
                 )
-            try:
-                await asyncio.wait_for(self._connected.wait(), remaining)
-            except TimeoutError:
-                raise PublishError(
-                    f"{message.topic}: broker unreachable for {self._publish_timeout}s"
-                ) from None
+            if not self._connected.is_set():
+                try:
+                    await asyncio.wait_for(self._connected.wait(), remaining)
+                except TimeoutError:
+                    raise PublishError(
+                        f"{message.topic}: broker unreachable for {self._publish_timeout}s"
+                    ) from None
             transport = self.transport
             try:
                 await transport.publish(message, timeout=deadline - time.monotonic())

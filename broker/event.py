@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["Event"]
+__all__ = ["EncodedEvent", "Event"]
 
 SPECVERSION = "1.0"
 AVRO_CONTENT_TYPE = "application/avro"
@@ -39,3 +39,17 @@ class Event:
     datacontenttype: str = AVRO_CONTENT_TYPE
     extensions: dict[str, str] = field(default_factory=dict)
     """Extra headers that travelled with the event (trace context, retry bookkeeping)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EncodedEvent:
+    """An event validated and encoded for the wire: what the outbox stores and the relay sends.
+
+    ``attributes`` are the CloudEvents attributes; ``headers`` other headers to send (trace
+    context is injected at publish time, not stored here)."""
+
+    type: str
+    body: bytes
+    attributes: dict[str, str]
+    headers: dict[str, str]
+    content_type: str = AVRO_CONTENT_TYPE
