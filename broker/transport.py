@@ -70,6 +70,11 @@ class SubscriptionSpec:
     prefetch: int = 32
     retry_delays: tuple[float, ...] = ()
     """Every delay the retry policy may ask for, so transports can declare delay queues up front."""
+    durable: bool = True
+    """False: a temporary subscription that lives only while this connection does and leaves
+    nothing on the broker (``shopmq events tail``). RabbitMQ: an exclusive auto-delete queue
+    bound to the patterns; ActiveMQ: a plain subscription to the ``VirtualTopic.<pattern>``
+    topic. Retries and dead-lettering do not apply (``retry``/``dead_letter`` just ack)."""
 
 
 class Delivery(abc.ABC):
