@@ -12,7 +12,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from broker.errors import BrokerError
-from services.cli import _docs, _schemas
+from services.cli import _dlq, _docs, _events, _schemas
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -26,6 +26,8 @@ Run and operate the shop: five gRPC services behind a REST gateway, talking thro
 Start here:
   shopmq up                   everything on this machine; the gateway answers on :8080
   shopmq schemas check        the event-schema compatibility gate
+  shopmq events tail          print events as they are published, with trace ids
+  shopmq dlq list payments    what a consumer group dead-lettered, and why
   shopmq asyncapi -o FILE     the AsyncAPI document of every channel and message
 """
 
@@ -41,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (_schemas, _docs):
+    for module in (_events, _dlq, _schemas, _docs):
         module.register(commands)
     return parser
 
@@ -52,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.handler(args)
     except (BrokerError, CommandError, OSError) as exc:
-        print(f"shopmq: error: {exc}", file=sys.stderr)  # noqa: T201 - CLI output
+        print(f"shopmq: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

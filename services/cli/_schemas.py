@@ -34,8 +34,8 @@ def _check(_args: argparse.Namespace) -> int:
     registry = SchemaRegistry.default()
     violations = compat.check_registry(registry, compat.load_modes())
     for violation in violations:
-        print(violation)  # noqa: T201 - CLI output
-    print(  # noqa: T201 - CLI output
+        print(violation)
+    print(
         f"{len(registry)} schema versions of {len(registry.names)} event types: "
         + ("compatible" if not violations else f"{len(violations)} violation(s)")
     )
@@ -44,5 +44,5 @@ def _check(_args: argparse.Namespace) -> int:
 
 def _list(_args: argparse.Namespace) -> int:
     for version in SchemaRegistry.default():
-        print(f"{version.name}  v{version.version}  {version.fingerprint.hex()}  {version.path}")  # noqa: T201
+        print(f"{version.name}  v{version.version}  {version.fingerprint.hex()}  {version.path}")
     return 0
