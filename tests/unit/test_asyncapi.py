@@ -1,4 +1,4 @@
-"""The committed asyncapi.yaml is what the code generates, and it is a valid AsyncAPI 3.0 document."""
+"""The committed asyncapi.yaml is what the code generates, and valid AsyncAPI 3.0."""
 
 from __future__ import annotations
 
