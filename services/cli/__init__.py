@@ -12,7 +12,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from broker.errors import BrokerError
-from services.cli import _dlq, _docs, _events, _schemas
+from services.cli import _dlq, _docs, _events, _schemas, _up
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (_events, _dlq, _schemas, _docs):
+    for module in (_up, _events, _dlq, _schemas, _docs):
         module.register(commands)
     return parser
 
@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         status: int = args.handler(args)
-    except (BrokerError, CommandError, OSError) as exc:
+    except (BrokerError, CommandError, OSError, RuntimeError, TimeoutError) as exc:
         print(f"shopmq: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
