@@ -10,7 +10,7 @@ import io
 from typing import TYPE_CHECKING, Any
 
 import fastavro
-from fastavro.validation import ValidationError, validate
+from fastavro.validation import validate
 
 from broker.errors import DecodeError, EncodeError
 
@@ -43,12 +43,9 @@ class AvroCodec:
             if version is None
             else self.registry.get(event_type, version)
         )
-        _check_fields(event_type, writer.parsed, data)
-        try:
-            validate(data, writer.parsed, raise_errors=True)
-        except ValidationError as exc:
-            field, reason = _describe(event_type, exc)
-            raise EncodeError(event_type, field, reason) from None
+        problem = _mismatch(writer.parsed, data, "", writer.parsed["__named_schemas"])
+        if problem is not None:
+            raise EncodeError(event_type, *problem)
         buffer = io.BytesIO()
         buffer.write(MAGIC)
         buffer.write(writer.fingerprint)
@@ -77,24 +74,83 @@ class AvroCodec:
         return writer, record
 
 
-def _check_fields(event_type: str, schema: Mapping[str, Any], data: Mapping[str, Any]) -> None:
-    """Name missing and unknown top-level fields, which fastavro reports without a field name."""
-    fields = schema["fields"]
-    known = {f["name"] for f in fields}
-    for f in fields:
-        if f["name"] not in data and "default" not in f:
-            raise EncodeError(event_type, f["name"], "is required")
-    for key in data:
-        if key not in known:
-            raise EncodeError(event_type, str(key), "is not in the schema")
+def _mismatch(
+    schema: Any, datum: Any, path: str, names: Mapping[str, Any]
+) -> tuple[str, str] | None:
+    """The first place ``datum`` does not match ``schema``, as (field path, reason).
+
+    fastavro's validator ignores keys a record does not declare (they would be dropped without a
+    word) and names nested fields by type, not by path; this walk reports both, e.g.
+    ``lines[1].quantity``. Leaves (primitives, logical types, enums, fixed) are left to fastavro.
+    """
+    if isinstance(schema, str) and schema in names:
+        schema = names[schema]
+    if isinstance(schema, list):
+        return _union_mismatch(schema, datum, path, names)
+    kind = schema.get("type") if isinstance(schema, dict) else schema
+    if kind == "record":
+        return _record_mismatch(schema, datum, path, names)
+    if kind in {"array", "map"}:
+        return _container_mismatch(schema, datum, path, names)
+    if validate(datum, schema, raise_errors=False):
+        return None
+    expected = kind if isinstance(kind, str) else "?"
+    if isinstance(schema, dict) and schema.get("logicalType"):
+        expected = f"{expected} ({schema['logicalType']})"
+    elif kind == "enum":
+        expected = f"one of {schema['symbols']}"
+    return path, f"expected {expected}, got {datum!r}"
 
 
-def _describe(event_type: str, exc: ValidationError) -> tuple[str, str]:
-    """Turn fastavro's validation error into (field path, reason)."""
-    if not exc.errors:
-        return "?", str(exc)
-    first = exc.errors[0]
-    field = str(getattr(first, "field", "") or "?")
-    field = field.removeprefix(event_type + ".")
-    expected = first.schema if isinstance(first.schema, str) else first.schema.get("type", "?")
-    return field, f"expected {expected}, got {first.datum!r}"
+def _record_mismatch(
+    schema: Mapping[str, Any], datum: Any, path: str, names: Mapping[str, Any]
+) -> tuple[str, str] | None:
+    prefix = f"{path}." if path else ""
+    if not isinstance(datum, dict):
+        return path or "?", f"expected record {schema['name']}, got {datum!r}"
+    for f in schema["fields"]:
+        if f["name"] not in datum:
+            if "default" in f:
+                continue
+            return prefix + f["name"], "is required"
+        if found := _mismatch(f["type"], datum[f["name"]], prefix + f["name"], names):
+            return found
+    known = {f["name"] for f in schema["fields"]}
+    extra = sorted(str(key) for key in datum if key not in known)
+    if extra:
+        return prefix + extra[0], "is not in the schema"
+    return None
+
+
+def _container_mismatch(
+    schema: Mapping[str, Any], datum: Any, path: str, names: Mapping[str, Any]
+) -> tuple[str, str] | None:
+    if schema["type"] == "array":
+        if not isinstance(datum, (list, tuple)):
+            return path, f"expected array, got {datum!r}"
+        items = [(f"{path}[{index}]", item) for index, item in enumerate(datum)]
+        element = schema["items"]
+    else:
+        if not isinstance(datum, dict) or not all(isinstance(k, str) for k in datum):
+            return path, f"expected map with string keys, got {datum!r}"
+        items = [(f"{path}[{key!r}]", value) for key, value in datum.items()]
+        element = schema["values"]
+    for where, item in items:
+        if found := _mismatch(element, item, where, names):
+            return found
+    return None
+
+
+def _union_mismatch(
+    branches: list[Any], datum: Any, path: str, names: Mapping[str, Any]
+) -> tuple[str, str] | None:
+    found = [_mismatch(branch, datum, path, names) for branch in branches]
+    if any(problem is None for problem in found):
+        return None
+    others = [(b, p) for b, p in zip(branches, found, strict=True) if b != "null"]
+    if datum is not None and len(others) == 1:  # an optional value: say what is wrong inside it
+        return others[0][1]
+    listed = ", ".join(
+        b if isinstance(b, str) else str(b.get("name", b.get("type"))) for b in branches
+    )
+    return path, f"expected one of [{listed}], got {datum!r}"
