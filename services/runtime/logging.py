@@ -1,0 +1,88 @@
+"""structlog configured once per process: JSON lines on stdout, stdlib logging routed through it.
+
+Every line carries ``timestamp`` (ISO 8601, UTC), ``level``, ``service``, ``logger`` and the
+key-values bound with :func:`structlog.contextvars.bind_contextvars` for the current RPC or
+message (the interceptors bind ``rpc.service`` and ``rpc.method``). Libraries that log through
+the standard library (grpc, SQLAlchemy, aio-pika) come out as the same JSON lines.
+
+Tracing adds ``trace_id``/``span_id`` later by passing a processor in ``extra_processors``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TYPE_CHECKING, Any, TextIO
+
+import structlog
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, MutableMapping
+
+    from structlog.typing import Processor
+
+__all__ = ["configure_logging", "get_logger"]
+
+_HANDLER_NAME = "services.runtime"
+
+
+def configure_logging(
+    service: str,
+    level: str = "info",
+    *,
+    stream: TextIO | None = None,
+    extra_processors: Iterable[Processor] = (),
+) -> None:
+    """Configure structlog and the stdlib root logger; calling it again replaces the setup."""
+
+    def add_service(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        event.setdefault("service", service)
+        return event
+
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_service,
+        *extra_processors,
+    ]
+    numeric = logging.getLevelNamesMapping()[level.upper()]
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            # Tracebacks as structured JSON, without local variables: locals can hold secrets.
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            ),
+            structlog.processors.JSONRenderer(sort_keys=False),
+        ],
+    )
+    handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    # Replace only our own handler, so a test harness's capture handlers stay in place.
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric)
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    """A structlog logger named ``name`` (use the module's ``__name__``)."""
+    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
+    return logger
