@@ -7,6 +7,31 @@
 - :mod:`~services.runtime.errors` and :mod:`~services.runtime.interceptors`: domain errors and
   the interceptors that log calls, validate requests and map errors to rich gRPC statuses;
 - :mod:`~services.runtime.entrypoint`: ``run(main)`` for ``python -m services.<name>``.
+
+A service's ``__main__`` in outline::
+
+    async def main() -> None:
+        settings = Settings.from_env("orders", grpc_port=50051, upstreams=("inventory",))
+        configure_logging(settings.service_name, settings.log_level)
+        server = ServiceServer.from_settings(settings)
+        server.add_service(
+            orders_pb2.DESCRIPTOR.services_by_name["OrderService"],
+            OrderServicer(...),
+            orders_pb2_grpc.add_OrderServiceServicer_to_server,
+        )
+        # Hooks run after in-flight RPCs drained, in this order.
+        server.on_shutdown("consumers", subscription.stop)
+        server.on_shutdown("outbox", relay.flush)
+        server.on_shutdown("broker", broker.close)
+        server.on_shutdown("database", engine.dispose)
+        async with server:                      # setup + start; health NOT_SERVING
+            await migrate(engine)
+            await server.mark_ready("database")
+            await broker.connect()
+            await server.mark_ready("broker")   # now SERVING
+            await server.serve()                # until SIGTERM/SIGINT, then graceful stop
+
+    run(main)  # config error -> one line on stderr, exit 2
 """
 
 from services.runtime.entrypoint import run
