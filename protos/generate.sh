@@ -27,10 +27,10 @@ protoc=(
   --plugin=protoc-gen-mypy="$bin/protoc-gen-mypy"
   --plugin=protoc-gen-mypy_grpc="$bin/protoc-gen-mypy_grpc"
 )
-"${protoc[@]}" --python_out="$out" --mypy_out="$out" buf/validate/validate.proto
+"${protoc[@]}" --python_out="$out" --mypy_out="quiet:$out" buf/validate/validate.proto
 "${protoc[@]}" \
-  --python_out="$out" --mypy_out="$out" \
-  --grpc_python_out="$out" --mypy_grpc_out="$out" \
+  --python_out="$out" --mypy_out="quiet:$out" \
+  --grpc_python_out="$out" --mypy_grpc_out="quiet:$out" \
   --descriptor_set_out="$out/shop/descriptors.binpb" --include_imports --include_source_info \
   "${sources[@]}"
 

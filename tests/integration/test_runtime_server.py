@@ -61,6 +61,12 @@ class Inventory(inventory_pb2_grpc.InventoryServiceServicer):
         password = "s3cret-db-password"  # must never reach the client
         raise RuntimeError(f"database said no, password={password}")
 
+    async def AdjustStock(self, request: Any, context: Any) -> Any:
+        # Calls an upstream that is not there (port 1 on loopback refuses connections).
+        async with grpc.aio.insecure_channel("127.0.0.1:1") as upstream:
+            stub = inventory_pb2_grpc.InventoryServiceStub(upstream)
+            return await stub.GetProduct(inventory_pb2.GetProductRequest(sku="X"), timeout=0.5)
+
     async def CreateProduct(self, request: Any, context: Any) -> Any:
         # Slow on purpose: held until the test releases it, to observe draining.
         self.started.set()
@@ -233,6 +239,16 @@ async def test_unexpected_error_is_internal_without_details(channel):
     assert caught.value.code() is grpc.StatusCode.INTERNAL
     assert caught.value.details() == "internal error"
     assert "s3cret" not in str(caught.value.trailing_metadata())
+
+
+async def test_failed_upstream_call_is_unavailable(channel):
+    """A handler whose upstream gRPC call is unavailable or times out answers UNAVAILABLE."""
+    stub = inventory_pb2_grpc.InventoryServiceStub(channel)
+    request = inventory_pb2.AdjustStockRequest(sku="SKU-1", delta=3, idempotency_key="k")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.AdjustStock(request, timeout=5)
+    assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+    assert caught.value.details() == "upstream unavailable"
 
 
 async def test_server_streaming_passes_through_interceptors(channel):
