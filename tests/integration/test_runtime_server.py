@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
+import structlog
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -31,7 +33,7 @@ from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.orders.v1 import orders_pb2, orders_pb2_grpc
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -106,6 +108,18 @@ async def server(inventory: Inventory) -> AsyncIterator[ServiceServer]:
 async def channel(server: ServiceServer) -> AsyncIterator[grpc.aio.Channel]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as ch:
         yield ch
+
+
+@pytest.fixture
+def json_logs() -> Iterator[io.StringIO]:
+    """Runtime logging into a buffer; the process-wide setup is undone afterwards."""
+    out = io.StringIO()
+    configure_logging("test-runtime", "info", stream=out)
+    yield out
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if h.get_name() == "services.runtime"]:
+        root.removeHandler(handler)
+    structlog.reset_defaults()
 
 
 def _product_request(sku: str = "SKU-1") -> Any:
@@ -337,11 +351,10 @@ async def test_stop_twice_is_safe(server):
         await server.start()
 
 
-async def test_log_lines_are_json_with_the_rpc_bound(channel):
+async def test_log_lines_are_json_with_the_rpc_bound(channel, json_logs):
     """Each RPC logs one JSON line with code, duration and peer, and lines logged inside the
     handler carry rpc.service and rpc.method."""
-    out = io.StringIO()
-    configure_logging("test-runtime", "info", stream=out)
+    out = json_logs
     stub = inventory_pb2_grpc.InventoryServiceStub(channel)
     with pytest.raises(grpc.aio.AioRpcError):
         await stub.GetProduct(inventory_pb2.GetProductRequest(sku="SKU-7"), timeout=5)
@@ -358,10 +371,9 @@ async def test_log_lines_are_json_with_the_rpc_bound(channel):
     assert "127.0.0.1" in finished["peer"]
 
 
-async def test_unexpected_error_is_logged_with_traceback(channel):
+async def test_unexpected_error_is_logged_with_traceback(channel, json_logs):
     """The INTERNAL case logs the exception with its traceback (server side only)."""
-    out = io.StringIO()
-    configure_logging("test-runtime", "info", stream=out)
+    out = json_logs
     stub = inventory_pb2_grpc.InventoryServiceStub(channel)
     with pytest.raises(grpc.aio.AioRpcError):
         await stub.ListProducts(inventory_pb2.ListProductsRequest(), timeout=5)
