@@ -6,6 +6,7 @@
   shutdown on SIGTERM, shutdown hooks);
 - :mod:`~services.runtime.errors` and :mod:`~services.runtime.interceptors`: domain errors and
   the interceptors that log calls, validate requests and map errors to rich gRPC statuses;
+- :mod:`~services.runtime.paging`: opaque keyset page tokens and page sizes for List RPCs;
 - :mod:`~services.runtime.entrypoint`: ``run(main)`` for ``python -m services.<name>``.
 
 A service's ``__main__`` in outline::
@@ -49,6 +50,7 @@ from services.runtime.errors import (
     Unavailable,
 )
 from services.runtime.logging import configure_logging, get_logger
+from services.runtime.paging import decode_page_token, encode_page_token, page_size
 from services.runtime.server import ServiceServer, State, create_server
 from services.runtime.settings import Env, Settings
 from services.runtime.validation import validate
@@ -71,7 +73,10 @@ __all__ = [
     "Unavailable",
     "configure_logging",
     "create_server",
+    "decode_page_token",
+    "encode_page_token",
     "get_logger",
+    "page_size",
     "run",
     "validate",
 ]
