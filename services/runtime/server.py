@@ -231,7 +231,9 @@ class ServiceServer:
     async def serve(self) -> None:
         """Run until SIGTERM or SIGINT, then :meth:`stop`; a second signal cancels the stop.
 
-        Call after :meth:`start`; returns once the server stopped.
+        Call after :meth:`start`; returns once the server stopped. Until it is called the
+        signals keep their default action: a process stopped while still starting (not yet
+        SERVING) has taken no work, and its stores are transactional, so nothing is lost.
         """
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
@@ -249,6 +251,7 @@ class ServiceServer:
         signals = (signal.SIGTERM, signal.SIGINT)
         for signum in signals:
             loop.add_signal_handler(signum, on_signal, signum)
+        self._log.info("server.awaiting_signal", signals=[s.name for s in signals])
         try:
             await requested.wait()
             await self.stop()

@@ -83,6 +83,7 @@ def test_sigterm_stops_gracefully_and_exits_0(tmp_path):
     started = _wait_for_event(process, "server.started")
     assert started["service"] == "demo"
     assert started["port"] > 0
+    _wait_for_event(process, "server.awaiting_signal")
     process.send_signal(signal.SIGTERM)
     stdout, _ = process.communicate(timeout=30)
     events = [json.loads(line)["event"] for line in stdout.splitlines()]
@@ -99,7 +100,7 @@ def test_sigterm_stops_gracefully_and_exits_0(tmp_path):
 def test_second_signal_forces_exit(tmp_path):
     """A second signal during a slow shutdown cancels it: the process exits 1 at once."""
     process = _start(tmp_path, HOOK_SECONDS="60")
-    _wait_for_event(process, "server.started")
+    _wait_for_event(process, "server.awaiting_signal")
     process.send_signal(signal.SIGTERM)
     _wait_for_event(process, "server.stopping")
     began = time.monotonic()
