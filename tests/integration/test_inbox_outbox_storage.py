@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import Column, MetaData, String, Table, func, select
 
-from broker import Broker, EncodeError, Event
+from broker import Broker, EncodeError, Event, SchemaRegistry
 from broker.inbox import Inbox, idempotent, inbox_table
 from broker.outbox import Outbox, outbox_table
 from tests.support.databases import DATABASES, fresh_database
@@ -100,10 +101,14 @@ async def test_outbox_add_stores_encoded_event_and_trace_context(db, tmp_path):
         async with db.begin() as conn:
             await conn.execute(state.insert().values(id="o-1"))
             await outbox.add(conn, broker.event(ORDER_PLACED, {"order_id": "o-1"}, subject="o-1"))
-    with pytest.raises(EncodeError, match="order_id"):
+
+    async def write_invalid() -> None:
         async with db.begin() as conn:
             await conn.execute(state.insert().values(id="o-2"))
             await outbox.add(conn, broker.event(ORDER_PLACED, {"order_id": 2}))
+
+    with pytest.raises(EncodeError, match="order_id"):
+        await write_invalid()
     async with db.connect() as conn:
         rows = (await conn.execute(select(table))).mappings().all()
         states = (await conn.execute(select(state.c.id))).scalars().all()
@@ -118,14 +123,16 @@ async def test_outbox_add_stores_encoded_event_and_trace_context(db, tmp_path):
 
 
 def _registry(tmp_path):
-    import json
-
-    from broker import SchemaRegistry
-
     folder = tmp_path / "schemas" / "orders" / "OrderPlaced"
     folder.mkdir(parents=True)
-    (folder / "v1.avsc").write_text(json.dumps({
-        "type": "record", "name": "OrderPlaced", "namespace": "shop.orders.v1",
-        "fields": [{"name": "order_id", "type": "string"}],
-    }))
+    (folder / "v1.avsc").write_text(
+        json.dumps(
+            {
+                "type": "record",
+                "name": "OrderPlaced",
+                "namespace": "shop.orders.v1",
+                "fields": [{"name": "order_id", "type": "string"}],
+            }
+        )
+    )
     return SchemaRegistry.from_directory(tmp_path / "schemas")
