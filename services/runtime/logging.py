@@ -5,7 +5,9 @@ key-values bound with :func:`structlog.contextvars.bind_contextvars` for the cur
 message (the interceptors bind ``rpc.service`` and ``rpc.method``). Libraries that log through
 the standard library (grpc, SQLAlchemy, aio-pika) come out as the same JSON lines.
 
-Tracing adds ``trace_id``/``span_id`` later by passing a processor in ``extra_processors``.
+When an OpenTelemetry span is current (an RPC, a message handler, or a span a service opened),
+the line also carries ``trace_id`` and ``span_id`` (hex, as in W3C ``traceparent``) and
+``xray_trace_id`` (``1-xxxxxxxx-yyyy...``, the form CloudWatch and X-Ray search by).
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
+from opentelemetry import trace
+
+from services.runtime._xray import xray_trace_id
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, MutableMapping
 
     from structlog.typing import Processor
 
-__all__ = ["configure_logging", "get_logger"]
+__all__ = ["add_trace_context", "configure_logging", "get_logger"]
 
 _HANDLER_NAME = "services.runtime"
 
@@ -45,6 +50,7 @@ def configure_logging(
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         add_service,
+        add_trace_context,
         *extra_processors,
     ]
     numeric = logging.getLevelNamesMapping()[level.upper()]
@@ -80,6 +86,16 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric)
+
+
+def add_trace_context(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Add ``trace_id``, ``span_id`` and ``xray_trace_id`` of the current span, if any."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event.setdefault("trace_id", f"{context.trace_id:032x}")
+        event.setdefault("span_id", f"{context.span_id:016x}")
+        event.setdefault("xray_trace_id", xray_trace_id(context.trace_id))
+    return event
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
