@@ -72,6 +72,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from prometheus_client import CollectorRegistry
 
 from services.runtime._asgi import TraceHeadersMiddleware
+from services.runtime._grpc_tracing import RpcTracingInterceptor
 from services.runtime.errors import ConfigError
 from services.runtime.logging import get_logger
 from services.runtime.metrics import (
@@ -357,10 +358,10 @@ class Telemetry:
         """SERVER spans (health and reflection excluded) and the RPC duration histogram, for
         the extra-interceptor slot of :class:`~services.runtime.server.ServiceServer`."""
         if self._server_interceptors is None:
-            tracing = _untyped(otel_grpc).aio_server_interceptor(
-                tracer_provider=self.tracer_provider, filter_=_application_calls()
-            )
-            self._server_interceptors = [tracing, RpcMetricsInterceptor(self._meter)]
+            self._server_interceptors = [
+                RpcTracingInterceptor(self.tracer_provider),
+                RpcMetricsInterceptor(self._meter),
+            ]
         return list(self._server_interceptors)
 
     def client_interceptors(self) -> list[grpc.aio.ClientInterceptor]:

@@ -1,0 +1,109 @@
+"""SERVER spans for the runtime's gRPC server, continuing the caller's trace.
+
+Why not opentelemetry-instrumentation-grpc's aio *server* interceptor (its client interceptors
+are used as they are): it iterates a streaming handler with ``async for``, while the runtime's
+interceptor chain runs every streaming handler as a coroutine writing through
+``context.write`` (``WatchOrder`` would fail), and it misses codes set through
+``abort_with_status`` (every domain error). This interceptor sits in the runtime's chain, so it
+sees all four RPC kinds alike and the final code; names and attributes follow that
+instrumentation (and the RPC semantic conventions), so client and server spans read the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, cast
+
+import grpc
+from opentelemetry import propagate, trace
+from opentelemetry.propagators.textmap import Getter
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from services.runtime.errors import StatusError
+from services.runtime.interceptors import RpcCall, RpcInterceptor
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+__all__ = ["RpcTracingInterceptor"]
+
+_UNTRACED_SERVICES = ("grpc.health.", "grpc.reflection.")
+# Server spans are errors only for codes meaning the server failed, not the caller.
+_SERVER_ERRORS = {
+    grpc.StatusCode.UNKNOWN,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.UNIMPLEMENTED,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DATA_LOSS,
+}
+
+
+class _MetadataGetter(Getter[dict[str, str]]):
+    # gRPC metadata keys are lower case; propagators ask for e.g. "X-Amzn-Trace-Id".
+    def get(self, carrier: dict[str, str], key: str) -> list[str] | None:
+        value = carrier.get(key.lower())
+        return None if value is None else [value]
+
+    def keys(self, carrier: dict[str, str]) -> list[str]:
+        return list(carrier)
+
+
+_GETTER = _MetadataGetter()
+
+
+class RpcTracingInterceptor(RpcInterceptor):
+    """One SERVER span per RPC (health and reflection excluded), child of the caller's
+    context from the metadata, current while the handler runs."""
+
+    def __init__(self, tracer_provider: trace.TracerProvider) -> None:
+        self._tracer = tracer_provider.get_tracer("services.runtime.grpc")
+
+    async def around(self, call: RpcCall, proceed: Callable[[], Awaitable[Any]]) -> Any:
+        if call.service.startswith(_UNTRACED_SERVICES):
+            return await proceed()
+        metadata = {
+            str(key).lower(): value
+            for key, value in (call.context.invocation_metadata() or ())
+            if isinstance(value, str)
+        }
+        parent = propagate.extract(metadata, getter=_GETTER)
+        with self._tracer.start_as_current_span(
+            call.method,
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes={
+                "rpc.system": "grpc",
+                "rpc.service": call.service,
+                "rpc.method": call.name,
+                "client.address": call.context.peer(),
+            },
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            code = grpc.StatusCode.UNKNOWN
+            try:
+                result = await proceed()
+                code = _context_code(call) or grpc.StatusCode.OK
+            except grpc.aio.AbortError:
+                code = _context_code(call) or grpc.StatusCode.UNKNOWN
+                raise
+            except StatusError as exc:
+                code = exc.code
+                raise
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except Exception as exc:
+                span.record_exception(exc)
+                raise
+            else:
+                return result
+            finally:
+                span.set_attribute("rpc.grpc.status_code", code.value[0])
+                if code in _SERVER_ERRORS:
+                    span.set_status(Status(StatusCode.ERROR, code.name))
+
+
+def _context_code(call: RpcCall) -> grpc.StatusCode | None:
+    return cast("grpc.StatusCode | None", call.context.code())
