@@ -1,0 +1,129 @@
+"""Upstream gRPC services: one shared ``grpc.aio`` channel per address, health-aware.
+
+Addresses come from configuration (``host:port``; DNS names such as AWS Cloud Map's
+``orders.shop.local:50051`` resolve through gRPC's resolver). A background task asks each
+upstream's ``grpc.health.v1.Health/Check`` for every service behind it; a service reported
+NOT_SERVING is answered 503 at once instead of queueing calls against it. An upstream that has
+no health service (UNIMPLEMENTED) counts as serving; one that cannot be reached is left to
+the call itself, which fails with UNAVAILABLE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Self
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.runtime import get_logger
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from types import TracebackType
+
+__all__ = ["Upstreams", "resolve_upstream"]
+
+_log = get_logger(__name__)
+
+
+def resolve_upstream(service: str, upstreams: Mapping[str, str]) -> str | None:
+    """The address configured for ``service`` (a full name such as ``shop.orders.v1.X``).
+
+    A key may be the full service name, its package (``shop.orders.v1``) or one component
+    of the package (``orders``); the most specific key wins.
+    """
+    package = service.rsplit(".", 1)[0]
+    for key in (service, package):
+        if key in upstreams:
+            return upstreams[key]
+    for part in package.split("."):
+        if part in upstreams:
+            return upstreams[part]
+    return None
+
+
+class Upstreams:
+    """Channels by address and health by service; an async context manager."""
+
+    def __init__(self, addresses: Mapping[str, str], *, health_interval: float = 5.0) -> None:
+        """``addresses`` maps each service full name to its ``host:port``."""
+        self._addresses = dict(addresses)
+        self._interval = health_interval
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._serving: dict[str, bool] = dict.fromkeys(self._addresses, True)
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def channel(self, service: str) -> grpc.aio.Channel:
+        """The shared channel to ``service``'s address (created on first use)."""
+        address = self._addresses[service]
+        channel = self._channels.get(address)
+        if channel is None:
+            channel = grpc.aio.insecure_channel(
+                address, options=[("grpc.enable_retries", 1), ("grpc.keepalive_time_ms", 30000)]
+            )
+            self._channels[address] = channel
+        return channel
+
+    def serving(self, service: str) -> bool:
+        """False only when the upstream's health service said NOT_SERVING."""
+        return self._serving.get(service, True)
+
+    def health(self) -> dict[str, bool]:
+        """Serving state of every configured service."""
+        return dict(self._serving)
+
+    async def check(self) -> None:
+        """Ask every upstream for its health once."""
+        await asyncio.gather(*(self._check(service) for service in self._addresses))
+
+    async def _check(self, service: str) -> None:
+        stub = health_pb2_grpc.HealthStub(self.channel(service))
+        try:
+            reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
+        except grpc.aio.AioRpcError:
+            # No health service, a name it does not know, or no answer at all: only an
+            # explicit NOT_SERVING fails calls early; otherwise the RPC itself decides.
+            serving = True
+        else:
+            serving = reply.status == health_pb2.HealthCheckResponse.SERVING
+        if serving != self._serving.get(service):
+            _log.info("gateway.upstream_health", service=service, serving=serving)
+        self._serving[service] = serving
+
+    async def _watch(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                await self.check()
+            await asyncio.sleep(self._interval)
+
+    async def __aenter__(self) -> Self:
+        """Start the health checks."""
+        if self._closed:
+            raise RuntimeError("upstreams are closed")
+        self._task = asyncio.get_running_loop().create_task(self._watch())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop health checks and close every channel."""
+        await self.close()
+
+    async def close(self) -> None:
+        """Idempotent: stop the checks, then close the channels."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        channels, self._channels = list(self._channels.values()), {}
+        for channel in channels:
+            await channel.close(grace=None)
