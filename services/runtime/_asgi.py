@@ -40,20 +40,21 @@ class TraceHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start" and context.is_valid:
+                # Routing is done by now; the span (ended with the response body) was named
+                # after the raw path at start, which would make one span name per order id.
+                self._name_by_route(span, scope)
                 headers = list(message.get("headers", []))
                 headers.extend(_trace_headers(context))
                 message["headers"] = headers
             await send(message)
 
-        try:
-            await self._app(scope, receive, send_with_headers)
-        finally:
-            # The route is known only once the app routed the request; the span's name at
-            # start was the bare method.
-            route = self._route(scope)
-            if route is not None and span.is_recording():
-                span.update_name(f"{scope.get('method', 'HTTP')} {route}")
-                span.set_attribute("http.route", route)
+        await self._app(scope, receive, send_with_headers)
+
+    def _name_by_route(self, span: trace.Span, scope: Scope) -> None:
+        route = self._route(scope)
+        if route is not None and span.is_recording():
+            span.update_name(f"{scope.get('method', 'HTTP')} {route}")
+            span.set_attribute("http.route", route)
 
     def _route(self, scope: Scope) -> str | None:
         if self._route_of is not None:

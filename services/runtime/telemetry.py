@@ -57,7 +57,8 @@ from opentelemetry.instrumentation.grpc.filters import (
 )
 from opentelemetry.propagators.aws import AwsXRayPropagator
 from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import Histogram, MeterProvider
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource, get_aggregated_resources
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
@@ -108,6 +109,8 @@ _SAMPLERS = (
     "parentbased_traceidratio",
 )
 _EKS_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+SECONDS_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+"""Bucket bounds of every duration histogram (unit ``s``); the SDK default suits ms."""
 _ASGI_EXCLUDED_URLS = "/healthz,/readyz,/livez,/metrics"
 """Probe and scrape paths: no spans (they would be most of the traces and say nothing)."""
 
@@ -390,6 +393,8 @@ class Telemetry:
         wrapped: ASGIApp = OpenTelemetryMiddleware(
             headed,
             excluded_urls=excluded_urls,
+            # Named "GET" until routed (see TraceHeadersMiddleware), never by the raw path.
+            default_span_details=_method_only,
             tracer_provider=self.tracer_provider,
             # The histogram above has the route label; the middleware's own would not.
             meter_provider=metrics.NoOpMeterProvider(),
@@ -440,6 +445,10 @@ class Telemetry:
         tb: TracebackType | None,
     ) -> None:
         await self.shutdown()
+
+
+def _method_only(scope: Scope) -> tuple[str, dict[str, Any]]:
+    return str(scope.get("method") or "HTTP"), {}
 
 
 def _untyped(module: Any) -> Any:
@@ -502,7 +511,12 @@ def setup_telemetry(
         )
         endpoint = MetricsEndpoint(registry, port=port)
         endpoint.start()
-    meter_provider = MeterProvider(metric_readers=readers, resource=resource)
+    seconds = View(
+        instrument_type=Histogram,
+        instrument_unit="s",
+        aggregation=ExplicitBucketHistogramAggregation(SECONDS_BUCKETS),
+    )
+    meter_provider = MeterProvider(metric_readers=readers, resource=resource, views=[seconds])
 
     if set_global:
         trace.set_tracer_provider(tracer_provider)
