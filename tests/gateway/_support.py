@@ -206,15 +206,8 @@ def free_socket() -> socket.socket:
 
 
 @contextlib.asynccontextmanager
-async def serve_gateway(
-    settings: GatewaySettings,
-    descriptors: bytes,
-    upstreams: dict[str, str],
-    *,
-    redis_prefix: str = "gw:",
-) -> AsyncIterator[str]:
-    """The gateway on a real uvicorn server on a free port; yields its base URL."""
-    app = build_app(settings, descriptors, upstreams, redis_prefix=redis_prefix)
+async def serve_asgi(app: Any) -> AsyncIterator[str]:
+    """``app`` on a real uvicorn server on a free loopback port; yields its base URL."""
     sock = free_socket()
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
     server = uvicorn.Server(config)
@@ -231,3 +224,17 @@ async def serve_gateway(
         async with asyncio.timeout(10):
             await task
         sock.close()
+
+
+@contextlib.asynccontextmanager
+async def serve_gateway(
+    settings: GatewaySettings,
+    descriptors: bytes,
+    upstreams: dict[str, str],
+    *,
+    redis_prefix: str = "gw:",
+) -> AsyncIterator[str]:
+    """The gateway on a real uvicorn server on a free port; yields its base URL."""
+    app = build_app(settings, descriptors, upstreams, redis_prefix=redis_prefix)
+    async with serve_asgi(app) as base:
+        yield base
