@@ -55,6 +55,7 @@ class Broker:
         *,
         source: str,
         registry: SchemaRegistry | None = None,
+        schema_versions: Mapping[str, int] | None = None,
         name: str = "shopmq",
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
@@ -66,7 +67,7 @@ class Broker:
         self.url = url if isinstance(url, BrokerURL) else BrokerURL.parse(url)
         self.source = source
         self.registry = registry or SchemaRegistry.default()
-        self.codec = AvroCodec(self.registry)
+        self.codec = AvroCodec(self.registry, schema_versions)
         self.name = name
         self._transport_class = transports.load(self.url.transport)
         self._telemetry = Telemetry(tracer_provider, meter_provider)
@@ -269,6 +270,10 @@ class Broker:
             except UnroutableError:
                 raise
             except (PublishError, BrokerConnectionError, ConnectionError):
+                # The transport reports the loss through ``lost``, possibly a moment after the
+                # failed publish: give it that moment before deciding this was a real refusal.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(transport.lost), 1.0)
                 if not transport.lost.done():
                     raise
                 # The connection dropped with the publish unconfirmed: send it again on the

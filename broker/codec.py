@@ -26,10 +26,23 @@ _HEADER_LEN = len(MAGIC) + 8
 
 
 class AvroCodec:
-    """Encodes records with the newest schema version and decodes any known version."""
+    """Encodes and decodes event records; resolves any known writer version to the reader's.
 
-    def __init__(self, registry: SchemaRegistry) -> None:
+    ``versions`` pins the schema version this code speaks per event type (default: the newest
+    in the registry). A pinned service keeps writing that version, and reads every other
+    version resolved to it, while its ``schemas/`` package already holds the newer ones —
+    which is how producers and consumers are upgraded one at a time.
+    """
+
+    def __init__(self, registry: SchemaRegistry, versions: Mapping[str, int] | None = None) -> None:
         self.registry = registry
+        self._pinned = {
+            name: registry.get(name, number) for name, number in (versions or {}).items()
+        }
+
+    def version_for(self, event_type: str) -> SchemaVersion:
+        """The version this codec writes, and reads into, for ``event_type``."""
+        return self._pinned.get(event_type) or self.registry.latest(event_type)
 
     def encode(
         self, event_type: str, data: Mapping[str, Any], *, version: int | None = None
@@ -39,7 +52,7 @@ class AvroCodec:
         Raises :class:`EncodeError` naming the offending field before anything is sent.
         """
         writer = (
-            self.registry.latest(event_type)
+            self.version_for(event_type)
             if version is None
             else self.registry.get(event_type, version)
         )
@@ -55,7 +68,7 @@ class AvroCodec:
     def decode(
         self, body: bytes, *, reader: SchemaVersion | None = None
     ) -> tuple[SchemaVersion, Any]:
-        """Decode ``body`` and resolve it to ``reader`` (default: newest version of its type).
+        """Decode ``body`` and resolve it to ``reader`` (default: :meth:`version_for` its type).
 
         Raises :class:`DecodeError` for anything that is not a known single-object Avro body.
         """
@@ -64,7 +77,7 @@ class AvroCodec:
         writer = self.registry.by_fingerprint(body[2:_HEADER_LEN])
         if writer is None:
             raise DecodeError(f"unknown schema fingerprint {body[2:_HEADER_LEN].hex()}")
-        target = reader or self.registry.latest(writer.name)
+        target = reader or self.version_for(writer.name)
         try:
             record = fastavro.schemaless_reader(
                 io.BytesIO(body[_HEADER_LEN:]), writer.parsed, target.parsed

@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session", autouse=True)
 def _local_brokers() -> None:
     """The shared brokers are running (starting them is idempotent and quick when up)."""
-    for script in ("rabbitmq.sh", "activemq.sh"):
+    scripts = {"stomp": "activemq.sh"}
+    for script in sorted({scripts.get(t.id, "rabbitmq.sh") for t in TARGETS}):
         subprocess.run(["bash", str(ROOT / "deploy/local" / script), "start"], check=True)
 
 

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from contextlib import AbstractAsyncContextManager
-    from pathlib import Path
 
 TRANSPORTS = ("amqp091", "stomp", "amqp10")
+HERE = Path(__file__).parent
 
 
 class PrivateBroker(Protocol):
@@ -39,7 +40,12 @@ class Target:
     """The protocol tells a publisher that no queue was bound (AMQP mandatory flag)."""
 
 
+def available() -> list[str]:
+    """Transports whose target module exists (test_targets.py fails unless all do)."""
+    return [name for name in TRANSPORTS if (HERE / f"target_{name}.py").exists()]
+
+
 def load_targets() -> list[Target]:
     return [
-        importlib.import_module(f"tests.conformance.target_{name}").TARGET for name in TRANSPORTS
+        importlib.import_module(f"tests.conformance.target_{name}").TARGET for name in available()
     ]

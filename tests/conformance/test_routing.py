@@ -37,7 +37,7 @@ async def test_one_group_several_topics(make_broker, namespace, uid):
     inbox = Inbox()
     await broker.subscribe(f"g{uid}", [f"{namespace}.Ping", f"{namespace}.Pong"], inbox)
     for n, kind in enumerate(["Ping", "Pong", "Other", "Ping"]):
-        await broker.publish(f"{namespace}.{kind}", ping(n))
+        await broker.publish(f"{namespace}.{kind}", ping(n), mandatory=False)
     await eventually(lambda: len(inbox.events) == 3)
     await asyncio.sleep(0.3)
     assert inbox.seqs == [0, 1, 3]

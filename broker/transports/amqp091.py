@@ -1,0 +1,352 @@
+"""AMQP 0-9-1 over aio-pika: the Amazon MQ for RabbitMQ transport.
+
+Topology (names from :mod:`broker.naming`): one durable topic exchange; per consumer group a
+durable queue (quorum by default) bound with the group's patterns, a dead-letter queue, and one
+TTL queue per retry delay that dead-letters back to the group queue, so a retried copy returns to
+that group only and a waiting retry never occupies the consumer's prefetch window.
+
+Publishes go through one channel with publisher confirms; each publish awaits its own confirm,
+so many are in flight at once (pipelined), and a mandatory publish nobody is bound for raises
+:class:`~broker.errors.UnroutableError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import TYPE_CHECKING, Any
+
+import aio_pika
+import aiormq
+from aio_pika import DeliveryMode, ExchangeType, Message
+
+from broker import naming
+from broker.errors import BrokerConnectionError, PublishError, UnroutableError
+from broker.transport import Consumer, Delivery, Transport
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from aio_pika.abc import (
+        AbstractChannel,
+        AbstractConnection,
+        AbstractExchange,
+        AbstractIncomingMessage,
+        AbstractQueue,
+    )
+
+    from broker.transport import OutgoingMessage, SubscriptionSpec
+
+__all__ = ["TRANSPORT", "Amqp091Transport"]
+
+CE_PREFIX = "cloudEvents:"
+_QUEUE_TYPES = {"quorum", "classic"}
+
+
+def to_wire(attributes: Mapping[str, str], headers: Mapping[str, str]) -> dict[str, Any]:
+    """CloudEvents attributes under the AMQP binding's ``cloudEvents:`` prefix, plus headers."""
+    wire: dict[str, Any] = {CE_PREFIX + k: v for k, v in attributes.items()}
+    wire.update(headers)
+    return wire
+
+
+def from_wire(raw: Mapping[str, Any] | None) -> tuple[dict[str, str], dict[str, str]]:
+    attributes: dict[str, str] = {}
+    headers: dict[str, str] = {}
+    for key, value in (raw or {}).items():
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        if key.startswith(CE_PREFIX):
+            attributes[key[len(CE_PREFIX) :]] = text
+        else:
+            headers[key] = text
+    return attributes, headers
+
+
+def ssl_context(options: Mapping[str, str]) -> ssl.SSLContext:
+    """TLS context from URL options ``cafile``, ``certfile``/``keyfile``, ``verify``."""
+    context = ssl.create_default_context(cafile=options.get("cafile"))
+    if options.get("certfile"):
+        context.load_cert_chain(options["certfile"], options.get("keyfile"))
+    if options.get("verify", "true").lower() in {"false", "0", "no"}:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class Amqp091Transport(Transport):
+    """One AMQP 0-9-1 connection to one RabbitMQ endpoint."""
+
+    name = "amqp091"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        opts = self.url.options
+        self.exchange_name = opts.get("exchange", naming.DEFAULT_EXCHANGE)
+        self.prefix = opts.get("prefix", naming.DEFAULT_PREFIX)
+        self.queue_type = opts.get("queue_type", "quorum")
+        self._connection: AbstractConnection | None = None
+        self._publisher: AbstractChannel | None = None
+        self._exchange: AbstractExchange | None = None
+        self._default_exchange: AbstractExchange | None = None
+        self._closing = False
+
+    # -- connection --------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        if self.queue_type not in _QUEUE_TYPES:
+            raise BrokerConnectionError(f"queue_type must be one of {sorted(_QUEUE_TYPES)}")
+        endpoint = self.endpoint
+        vhost = endpoint.path.lstrip("/") or "/"
+        kwargs: dict[str, Any] = {
+            "host": endpoint.host,
+            "port": endpoint.port,
+            "virtualhost": vhost,
+            "timeout": self.options.connect_timeout,
+            "client_properties": {"connection_name": self.options.connection_name},
+            "heartbeat": int(self.options.heartbeat),
+        }
+        if self.url.username is not None:
+            kwargs["login"] = self.url.username
+            kwargs["password"] = self.url.password or ""
+        if endpoint.tls:
+            kwargs["ssl"] = True
+            kwargs["ssl_context"] = ssl_context(self.url.options)
+        try:
+            self._connection = await aio_pika.connect(**kwargs)
+            self._connection.close_callbacks.add(self._on_close)
+            self._publisher = await self._connection.channel(
+                publisher_confirms=True, on_return_raises=True
+            )
+            self._exchange = await self._publisher.declare_exchange(
+                self.exchange_name, ExchangeType.TOPIC, durable=True
+            )
+            self._default_exchange = self._publisher.default_exchange
+        except (OSError, aiormq.exceptions.AMQPError, TimeoutError) as exc:
+            await self.close()
+            raise BrokerConnectionError(f"{endpoint}: {exc or type(exc).__name__}") from exc
+
+    def _on_close(self, _sender: Any, exc: BaseException | None = None) -> None:
+        self._connection_lost(None if self._closing else exc or ConnectionError("closed"))
+
+    async def close(self) -> None:
+        self._closing = True
+        connection, self._connection = self._connection, None
+        if connection is not None and not connection.is_closed:
+            try:
+                await connection.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection
+                self._connection_lost(None)
+        self._connection_lost(None)
+
+    # -- publishing --------------------------------------------------------------------------
+
+    async def publish(self, message: OutgoingMessage, *, timeout: float) -> None:
+        if self._exchange is None:
+            raise BrokerConnectionError(f"{self.endpoint}: not connected")
+        amqp = Message(
+            message.body,
+            headers=to_wire(message.attributes, message.headers),
+            content_type=message.content_type,
+            message_id=message.attributes.get("id"),
+            type=message.topic,
+            delivery_mode=DeliveryMode.PERSISTENT,
+        )
+        await self._confirm(
+            self._exchange.publish(
+                amqp, routing_key=message.topic, mandatory=message.mandatory, timeout=timeout
+            ),
+            message.topic,
+        )
+
+    async def send_to_queue(self, queue: str, message: Message, *, timeout: float = 30.0) -> None:
+        """Publish a copy straight into ``queue`` (retry, dead-letter, replay), confirmed."""
+        if self._default_exchange is None:
+            raise BrokerConnectionError(f"{self.endpoint}: not connected")
+        await self._confirm(
+            self._default_exchange.publish(message, routing_key=queue, timeout=timeout), queue
+        )
+
+    async def _confirm(self, publishing: Any, what: str) -> None:
+        try:
+            await publishing
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            # aiormq cancels pending confirmations when the connection closes.
+            raise PublishError(f"{what}: connection lost before confirm") from exc
+        except aiormq.exceptions.PublishError as exc:
+            raise UnroutableError(f"{what}: no queue is bound for this routing key") from exc
+        except aiormq.exceptions.DeliveryError as exc:
+            raise PublishError(f"{what}: broker refused the message ({exc})") from exc
+        except TimeoutError as exc:
+            raise PublishError(f"{what}: not confirmed in time") from exc
+        except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
+            raise PublishError(f"{what}: connection lost before confirm ({exc})") from exc
+
+    # -- consuming ---------------------------------------------------------------------------
+
+    def queue_names(self, spec: SubscriptionSpec) -> dict[str, str]:
+        return {
+            "exchange": self.exchange_name,
+            "queue": naming.rabbit_group_queue(spec.group, self.prefix),
+            "dead_letter": naming.rabbit_dead_letter_queue(spec.group, self.prefix),
+        }
+
+    async def _declare(self, channel: AbstractChannel, spec: SubscriptionSpec) -> AbstractQueue:
+        """The group's queue bound to its patterns, its DLQ and its retry queues."""
+        names = self.queue_names(spec)
+        exchange = await channel.declare_exchange(
+            self.exchange_name, ExchangeType.TOPIC, durable=True
+        )
+        typed: dict[str, Any] = {"x-queue-type": self.queue_type}
+        queue = await channel.declare_queue(names["queue"], durable=True, arguments=typed)
+        for pattern in spec.topics:
+            await queue.bind(exchange, routing_key=naming.validate_pattern(pattern))
+        await channel.declare_queue(names["dead_letter"], durable=True, arguments=typed)
+        for delay in spec.retry_delays:
+            await channel.declare_queue(
+                naming.rabbit_retry_queue(spec.group, delay, self.prefix),
+                durable=True,
+                arguments={
+                    "x-queue-type": "classic",
+                    "x-message-ttl": max(1, round(delay * 1000)),
+                    "x-dead-letter-exchange": "",
+                    "x-dead-letter-routing-key": names["queue"],
+                },
+            )
+        return queue
+
+    async def subscribe(
+        self, spec: SubscriptionSpec, on_delivery: Callable[[Delivery], None]
+    ) -> Consumer:
+        channel = await self._consumer_channel(spec)
+        if spec.durable:
+            queue = await self._declare(channel, spec)
+            home = queue.name
+        else:
+            queue = await channel.declare_queue("", exclusive=True, auto_delete=True)
+            exchange = await channel.declare_exchange(
+                self.exchange_name, ExchangeType.TOPIC, durable=True
+            )
+            for pattern in spec.topics:
+                await queue.bind(exchange, routing_key=naming.validate_pattern(pattern))
+            home = ""
+        return await self._consume(channel, queue, spec, on_delivery, home=home)
+
+    async def consume_dead_letters(
+        self, spec: SubscriptionSpec, on_delivery: Callable[[Delivery], None]
+    ) -> Consumer:
+        channel = await self._consumer_channel(spec)
+        group_queue = await self._declare(channel, spec)
+        dlq = await channel.get_queue(self.queue_names(spec)["dead_letter"], ensure=False)
+        return await self._consume(channel, dlq, spec, on_delivery, home=group_queue.name)
+
+    async def _consumer_channel(self, spec: SubscriptionSpec) -> AbstractChannel:
+        if self._connection is None:
+            raise BrokerConnectionError(f"{self.endpoint}: not connected")
+        channel = await self._connection.channel(publisher_confirms=False)
+        await channel.set_qos(prefetch_count=spec.prefetch)
+        return channel
+
+    async def _consume(
+        self,
+        channel: AbstractChannel,
+        queue: AbstractQueue,
+        spec: SubscriptionSpec,
+        on_delivery: Callable[[Delivery], None],
+        *,
+        home: str,
+    ) -> Consumer:
+        async def deliver(message: AbstractIncomingMessage) -> None:
+            on_delivery(_Delivery(self, message, spec, home=home))
+
+        tag = await queue.consume(deliver, no_ack=False)
+        return _Consumer(channel, queue, tag)
+
+
+class _Consumer(Consumer):
+    def __init__(self, channel: AbstractChannel, queue: AbstractQueue, tag: str) -> None:
+        self._channel = channel
+        self._queue = queue
+        self._tag = tag
+        self._cancelled = False
+
+    async def cancel(self) -> None:
+        if self._cancelled or self._channel.is_closed:
+            self._cancelled = True
+            return
+        self._cancelled = True
+        await self._queue.cancel(self._tag)
+        # The channel stays open until its deliveries are settled; closing it now would
+        # return them to the queue. It closes with the connection.
+
+
+class _Delivery(Delivery):
+    def __init__(
+        self,
+        transport: Amqp091Transport,
+        message: AbstractIncomingMessage,
+        spec: SubscriptionSpec,
+        *,
+        home: str,
+    ) -> None:
+        self._transport = transport
+        self._message = message
+        self._spec = spec
+        self._home = home
+        self._settled = False
+        self.body = message.body
+        self.attributes, self.headers = from_wire(message.headers)
+        self.content_type = message.content_type
+        self.topic = message.routing_key or ""
+        self.redelivered = bool(message.redelivered)
+
+    def _settle(self) -> bool:
+        """True the first time: a delivery is settled once, later calls do nothing."""
+        if self._settled:
+            return False
+        self._settled = True
+        return True
+
+    def _copy(self, headers: Mapping[str, str]) -> Message:
+        return Message(
+            self.body,
+            headers=to_wire(self.attributes, headers),
+            content_type=self.content_type,
+            message_id=self._message.message_id,
+            type=self._message.type,
+            delivery_mode=DeliveryMode.PERSISTENT,
+        )
+
+    async def ack(self) -> None:
+        if self._settle():
+            await self._message.ack()
+
+    async def release(self) -> None:
+        if self._settle():
+            await self._message.nack(requeue=True)
+
+    async def retry(self, delay: float, headers: Mapping[str, str]) -> None:
+        if not self._settle():
+            return
+        if self._home:
+            target = self._home
+            delays = sorted(self._spec.retry_delays)
+            if delay > 0 and delays:
+                chosen = next((d for d in delays if d >= delay), delays[-1])
+                target = naming.rabbit_retry_queue(self._spec.group, chosen, self._transport.prefix)
+            await self._transport.send_to_queue(target, self._copy(headers))
+        await self._message.ack()
+
+    async def dead_letter(self, headers: Mapping[str, str]) -> None:
+        if not self._settle():
+            return
+        if self._home:
+            merged = {**self.headers, **headers}
+            dlq = naming.rabbit_dead_letter_queue(self._spec.group, self._transport.prefix)
+            await self._transport.send_to_queue(dlq, self._copy(merged))
+        await self._message.ack()
+
+
+TRANSPORT = Amqp091Transport
