@@ -77,6 +77,7 @@ class RabbitNode:
             self.name,
             *args,
             env=self._env(),
+            cwd=self.base,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
@@ -90,6 +91,7 @@ class RabbitNode:
             f"{_BIN}/rabbitmq-server",
             "-detached",
             env=self._env(),
+            cwd=self.base,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )
