@@ -207,17 +207,15 @@ def _path_parameter(route: Route, variable: Any) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "string", "minLength": 1}
     if variable.pattern == "*":
         schema["pattern"] = "^[^/]+$"
-    else:
-        parts = [
-            "[^/]+" if s == "*" else ".+" if s == "**" else s for s in variable.pattern.split("/")
-        ]
-        schema["pattern"] = "^" + "/".join(parts) + "$"
+    # A multi-segment variable ({name=shelves/*/things/*}) holds slashes, which path
+    # parameters cannot express as a pattern clients (and schemathesis) can satisfy, so its
+    # shape is given in the description; sent percent-encoded or not, it matches the same.
     return {
-        "name": variable.name,
+        "name": variable.openapi_name,
         "in": "path",
         "required": True,
         "schema": schema,
-        "description": f"Template {variable.pattern!r} of {route.template}",
+        "description": f"Field {variable.name}: {variable.pattern!r} in {route.template}",
     }
 
 

@@ -51,6 +51,12 @@ class PathVariable:
         """The dotted field path, as written in the template."""
         return ".".join(self.field_path)
 
+    @property
+    def openapi_name(self) -> str:
+        """The OpenAPI parameter name: dots become ``_`` (``{thing.id}`` -> ``thing_id``),
+        because URI-template and client generators treat dots as attribute access."""
+        return "_".join(self.field_path)
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -150,7 +156,7 @@ def parse_template(
             literals += sub_literals
             variables.append(PathVariable(tuple(path_text.split(".")), group, sub))
             pieces.append(f"(?P<{group}>{sub_regex})")
-            openapi.append("{" + path_text + "}")
+            openapi.append("{" + path_text.replace(".", "_") + "}")
         else:
             regex, count = _segments_regex([segment], template)
             pieces.append(regex)

@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import HTMLResponse, Response, StreamingResponse
-from starlette.routing import Route as StarletteRoute
+from starlette.routing import request_response
 
 from gateway._auth import Authenticator, Caller
 from gateway._cache import (
@@ -371,6 +371,16 @@ def build_app(
         body = {"status": "SERVING" if ready else "NOT_SERVING", "upstreams": health}
         return Response(encode(body), status_code=200 if ready else 503, media_type=_JSON)
 
+    fixed = {"/openapi.json": openapi, "/docs": docs, "/healthz": healthz, "/readyz": readyz}
+
+    async def dispatch(request: Request) -> Response:
+        # One dispatcher instead of Starlette's router: every path, including ones the
+        # router's patterns reject (newlines) and wrong methods, gets a Status JSON body.
+        endpoint = fixed.get(request.url.path)
+        if endpoint is not None and request.method in {"GET", "HEAD"}:
+            return await endpoint(request)
+        return await gateway.handle(request)
+
     middleware = [Middleware(EdgeMiddleware)]
     if settings.cors_origins:
         middleware.append(
@@ -383,16 +393,7 @@ def build_app(
                 max_age=600,
             )
         )
-    app = Starlette(
-        routes=[
-            StarletteRoute("/openapi.json", openapi, methods=["GET"]),
-            StarletteRoute("/docs", docs, methods=["GET"]),
-            StarletteRoute("/healthz", healthz, methods=["GET"]),
-            StarletteRoute("/readyz", readyz, methods=["GET"]),
-            StarletteRoute("/{path:path}", gateway.handle, methods=_ALL_METHODS),
-        ],
-        middleware=middleware,
-        lifespan=gateway.lifespan,
-    )
+    app = Starlette(middleware=middleware, lifespan=gateway.lifespan)
+    app.router.default = request_response(dispatch)
     app.state.gateway = gateway
     return app

@@ -44,6 +44,8 @@ async def test_path_template_with_slashes(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200, response.text
     assert response.json()["name"] == "shelves/s1/things/t2"
     assert response.json()["id"] == "t2"
+    encoded = await client.get("/v1/shelves%2Fs1%2Fthings%2Ft2")  # as OpenAPI clients send it
+    assert encoded.json()["name"] == "shelves/s1/things/t2"
 
 
 async def test_additional_binding(client: httpx.AsyncClient) -> None:
