@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
+    from tests.support.tls import TestCA
+
 _BIN = "/usr/lib/rabbitmq/bin"
 
 
@@ -33,12 +35,20 @@ class RabbitNode:
     dist_port: int = field(default_factory=free_port)
     name: str = field(default_factory=lambda: f"rabbit-test-{uuid.uuid4().hex[:8]}@localhost")
     scheme: str = "amqp"
+    tls: TestCA | None = None
+    """With a CA, the node also listens for TLS on :attr:`tls_port`."""
+    tls_port: int = field(default_factory=free_port)
 
     @property
     def url(self) -> str:
         if self.scheme == "amqp10":
             return f"amqp10://guest:guest@127.0.0.1:{self.port}?dialect=rabbitmq"
         return f"amqp://guest:guest@127.0.0.1:{self.port}/"
+
+    @property
+    def tls_url(self) -> str:
+        assert self.tls is not None, "node started without TLS"
+        return f"amqps://guest:guest@127.0.0.1:{self.tls_port}/?cafile={self.tls.cafile}"
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -64,9 +74,17 @@ class RabbitNode:
         cookie = self.base / ".erlang.cookie"
         cookie.write_text(uuid.uuid4().hex.upper())
         cookie.chmod(0o400)
-        (self.base / "rabbitmq.conf").write_text(
-            f"listeners.tcp.default = 127.0.0.1:{self.port}\nloopback_users = none\n"
-        )
+        config = f"listeners.tcp.default = 127.0.0.1:{self.port}\nloopback_users = none\n"
+        if self.tls is not None:
+            config += (
+                f"listeners.ssl.default = 127.0.0.1:{self.tls_port}\n"
+                f"ssl_options.cacertfile = {self.tls.cafile}\n"
+                f"ssl_options.certfile = {self.tls.certfile}\n"
+                f"ssl_options.keyfile = {self.tls.keyfile}\n"
+                "ssl_options.verify = verify_none\n"
+                "ssl_options.fail_if_no_peer_cert = false\n"
+            )
+        (self.base / "rabbitmq.conf").write_text(config)
         (self.base / "rabbitmq-env.conf").write_text("")
         (self.base / "enabled_plugins").write_text("[rabbitmq_amqp1_0].\n")
 
@@ -129,9 +147,11 @@ class RabbitNode:
 
 
 @asynccontextmanager
-async def private_rabbitmq(base: Path, *, scheme: str = "amqp") -> AsyncIterator[RabbitNode]:
+async def private_rabbitmq(
+    base: Path, *, scheme: str = "amqp", tls: TestCA | None = None
+) -> AsyncIterator[RabbitNode]:
     """A running private node under ``base``; stopped and left on disk at exit."""
-    node = RabbitNode(base=base, scheme=scheme)
+    node = RabbitNode(base=base, scheme=scheme, tls=tls)
     await node.boot()
     try:
         yield node
