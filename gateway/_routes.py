@@ -147,7 +147,9 @@ def parse_template(
     for segment in _split_segments(body):
         if segment.startswith("{") and segment.endswith("}"):
             inner = segment[1:-1]
-            path_text, _, sub = inner.partition("=")
+            path_text, equals, sub = inner.partition("=")
+            if equals and not sub:
+                raise RouteError(f"empty segments in {segment!r} of path template {template!r}")
             sub = sub or "*"
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", path_text):
                 raise RouteError(f"bad variable {segment!r} in path template {template!r}")
