@@ -206,9 +206,8 @@ def _add_consumer(
         ("rabbitmq", "dlq", rabbit_dlq, _queue_binding(rabbit_dlq)),
     ]
     for pattern in patterns:
-        queue = naming.activemq_consumer_queue(group, pattern)
-        queues.append(("activemq", "queue", queue, None))
-        queues.append(("activemq", "dlq", naming.activemq_dead_letter_queue(queue), None))
+        queues.append(("activemq", "queue", naming.activemq_consumer_queue(group, pattern), None))
+    queues.append(("activemq", "dlq", naming.activemq_dead_letter_queue(group), None))
     for engine, kind, address, binding in queues:
         channel_id = _key(f"{engine}.{kind}.{address}")
         suffix = " - dead letters, with x-error-* headers." if kind == "dlq" else "."

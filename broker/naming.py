@@ -9,7 +9,12 @@ RabbitMQ (AMQP 0-9-1, and AMQP 1.0 on RabbitMQ):
 ActiveMQ (STOMP, and AMQP 1.0 on ActiveMQ), AWS-recommended virtual destinations:
     producer topic      ``VirtualTopic.<event type>``
     group queue         ``Consumer.<group>.VirtualTopic.<pattern>``  (``#`` becomes ``>``)
-    dead-letter queue   ``DLQ.<group queue>``   (same prefix as the broker's per-queue DLQ policy)
+    dead-letter queue   ``shop.<group>.dlq``   (a plain queue: one per group, as on RabbitMQ)
+    retry queue         ``shop.<group>.retry`` (scheduled redelivery; the group consumes it too)
+
+Why plain per-group queues for retries and dead letters on ActiveMQ: a group's consumer queue
+may carry a wildcard (``Consumer.audit.VirtualTopic.shop.>``), and a SEND to a wildcard name is
+a wildcard send in ActiveMQ, so copies cannot be addressed back to it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ __all__ = [
     "activemq_consumer_queue",
     "activemq_dead_letter_queue",
     "activemq_pattern",
+    "activemq_retry_queue",
     "activemq_topic",
     "rabbit_dead_letter_queue",
     "rabbit_group_queue",
@@ -34,7 +40,6 @@ __all__ = [
 DEFAULT_EXCHANGE = "shop.events"
 DEFAULT_PREFIX = "shop"
 VIRTUAL_TOPIC = "VirtualTopic"
-ACTIVEMQ_DLQ_PREFIX = "DLQ."
 
 
 def validate_group(group: str) -> str:
@@ -88,8 +93,12 @@ def activemq_consumer_queue(group: str, pattern: str) -> str:
     return f"Consumer.{validate_group(group)}.{VIRTUAL_TOPIC}.{activemq_pattern(pattern)}"
 
 
-def activemq_dead_letter_queue(queue: str) -> str:
-    return f"{ACTIVEMQ_DLQ_PREFIX}{queue}"
+def activemq_dead_letter_queue(group: str, prefix: str = DEFAULT_PREFIX) -> str:
+    return rabbit_dead_letter_queue(group, prefix)
+
+
+def activemq_retry_queue(group: str, prefix: str = DEFAULT_PREFIX) -> str:
+    return f"{rabbit_group_queue(group, prefix)}.retry"
 
 
 def topic_matches(pattern: str, topic: str) -> bool:

@@ -27,9 +27,8 @@ def test_activemq_names() -> None:
     assert naming.activemq_consumer_queue("pay", "shop.*.v1.OrderPlaced") == (
         "Consumer.pay.VirtualTopic.shop.*.v1.OrderPlaced"
     )
-    assert naming.activemq_dead_letter_queue("Consumer.a.VirtualTopic.x") == (
-        "DLQ.Consumer.a.VirtualTopic.x"
-    )
+    assert naming.activemq_dead_letter_queue("audit") == "shop.audit.dlq"
+    assert naming.activemq_retry_queue("audit") == "shop.audit.retry"
 
 
 def test_activemq_hash_only_last() -> None:
