@@ -205,8 +205,9 @@ def _add_consumer(
         ("rabbitmq", "queue", rabbit_queue, _queue_binding(rabbit_queue)),
         ("rabbitmq", "dlq", rabbit_dlq, _queue_binding(rabbit_dlq)),
     ]
-    for pattern in patterns:
-        queues.append(("activemq", "queue", naming.activemq_consumer_queue(group, pattern), None))
+    queues.extend(
+        ("activemq", "queue", naming.activemq_consumer_queue(group, p), None) for p in patterns
+    )
     queues.append(("activemq", "dlq", naming.activemq_dead_letter_queue(group), None))
     for engine, kind, address, binding in queues:
         channel_id = _key(f"{engine}.{kind}.{address}")
