@@ -4,7 +4,7 @@ Only successful (200) responses of GET routes whose RPC matches a configured pat
 stored, for that pattern's TTL. The key includes the caller's identity, so an authenticated
 response is never served to another key. ``ETag`` is a hash of the body; a request whose
 ``If-None-Match`` names it gets ``304 Not Modified`` without a body. Storage is this process's
-memory or Redis (shared by every instance).
+memory or Redis (shared by every instance); a Redis outage is a cache miss, never an error.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    import redis.asyncio
+import redis
+import redis.asyncio
+
+from services.runtime import get_logger
 
 __all__ = [
     "CacheStore",
@@ -26,6 +28,9 @@ __all__ = [
     "etag_matches",
     "ttl_for",
 ]
+
+
+_log = get_logger(__name__)
 
 
 def etag(body: bytes) -> str:
@@ -94,10 +99,17 @@ class RedisCache:
         self._client, self._prefix = client, prefix
 
     async def get(self, key: str) -> bytes | None:
-        """The body, or None when absent or expired."""
-        value = await self._client.get(self._prefix + key)
+        """The body, or None when absent, expired or Redis is unreachable (a miss)."""
+        try:
+            value = await self._client.get(self._prefix + key)
+        except (redis.RedisError, OSError) as exc:
+            _log.warning("gateway.cache_unavailable", error=str(exc))
+            return None
         return value if isinstance(value, bytes) else None
 
     async def put(self, key: str, body: bytes, ttl: float) -> None:
-        """Store with Redis-side expiry."""
-        await self._client.set(self._prefix + key, body, px=max(1, int(ttl * 1000)))
+        """Store with Redis-side expiry; skipped when Redis is unreachable."""
+        try:
+            await self._client.set(self._prefix + key, body, px=max(1, int(ttl * 1000)))
+        except (redis.RedisError, OSError) as exc:
+            _log.warning("gateway.cache_unavailable", error=str(exc))

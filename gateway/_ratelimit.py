@@ -1,5 +1,8 @@
 """Per-caller token buckets: in memory, or in Redis so every gateway instance shares them.
 
+If Redis cannot be reached the limiter lets requests through (and logs a warning): the
+limiter protects the services, and its own outage must not become an API outage.
+
 A bucket holds up to ``burst`` tokens and refills at ``rate`` per second; a request takes one.
 An empty bucket answers 429 RESOURCE_EXHAUSTED with ``Retry-After`` (whole seconds until a
 token is back). The Redis variant runs refill-and-take as one Lua script, so concurrent
@@ -11,12 +14,16 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    import redis.asyncio
+import redis
+import redis.asyncio
+
+from services.runtime import get_logger
 
 __all__ = ["MemoryLimiter", "RateLimiter", "RedisLimiter"]
+
+_log = get_logger(__name__)
 
 _SCRIPT = """
 local rate = tonumber(ARGV[1])
@@ -78,10 +85,15 @@ class RedisLimiter:
         self._script = client.register_script(_SCRIPT)
 
     async def take(self, identity: str) -> tuple[bool, float]:
-        """Take a token atomically on the Redis server."""
-        allowed, wait = await self._script(
-            keys=[self._prefix + identity], args=[self._rate, self._burst]
-        )
+        """Take a token atomically on the Redis server; allow when Redis is unreachable."""
+        try:
+            allowed, wait = await self._script(
+                keys=[self._prefix + identity], args=[self._rate, self._burst]
+            )
+        except (redis.RedisError, OSError) as exc:
+            # Fail open: an outage of the limiter's store must not become an API outage.
+            _log.warning("gateway.ratelimit_unavailable", error=str(exc))
+            return True, 0.0
         return int(allowed) == 1, float(wait)
 
 

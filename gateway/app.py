@@ -314,11 +314,15 @@ class Gateway:
             raise from_rpc_error(exc) from None
 
         async def rest() -> AsyncIterator[Message]:
-            while True:
-                item = await call.read()
-                if item is _EOF:
-                    return
-                yield cast("Message", item)
+            try:
+                while True:
+                    item = await call.read()
+                    if item is _EOF:
+                        return
+                    yield cast("Message", item)
+            finally:
+                # A client that went away must not leave the upstream stream running.
+                call.cancel()
 
         def render(item: Message) -> Any:
             return response_json(route, item, self.pool)

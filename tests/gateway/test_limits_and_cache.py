@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from gateway import ApiKey, hash_key
+from tests.gateway._support import free_socket
 
 if TYPE_CHECKING:
     from tests.gateway._support import ThingServer
@@ -124,3 +125,20 @@ async def test_cache_is_per_caller_and_skips_errors(
             assert missing.status_code == 404
             assert "x-cache" not in missing.headers
         assert sum(1 for m in upstream.metadata if "x-request-id" in m) == 4
+
+
+async def test_redis_outage_fails_open(
+    upstream: ThingServer, start_gateway: GatewayFactory
+) -> None:
+    """With Redis unreachable, rate limiting and caching step aside instead of failing calls."""
+    with free_socket() as sock:  # bound, never listening: connections are refused
+        settings = {
+            "redis_url": f"redis://127.0.0.1:{sock.getsockname()[1]}/0",
+            "rate_limit_rps": 1,
+            "rate_limit_burst": 1,
+            "cache_ttls": (("gwtest.v1.*", 30.0),),
+        }
+        async with start_gateway(**settings) as base, httpx.AsyncClient(base_url=base) as http:
+            statuses = [(await http.get("/v1/shelves/s/things")).status_code for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    assert upstream.list_calls == 3
