@@ -39,12 +39,12 @@ async def test_memory_rate_limit(start_gateway: GatewayFactory) -> None:
 async def test_token_bucket_refills(start_gateway: GatewayFactory) -> None:
     """Tokens come back at the configured rate."""
     async with (
-        start_gateway(rate_limit_rps=20, rate_limit_burst=1) as base,
+        start_gateway(rate_limit_rps=2, rate_limit_burst=1) as base,
         httpx.AsyncClient(base_url=base) as http,
     ):
         assert (await http.get("/v1/things/t")).status_code == 200
         assert (await http.get("/v1/things/t")).status_code == 429
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.6)  # one token back after 0.5 s
         assert (await http.get("/v1/things/t")).status_code == 200
 
 
