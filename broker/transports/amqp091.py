@@ -13,7 +13,6 @@ so many are in flight at once (pipelined), and a mandatory publish nobody is bou
 from __future__ import annotations
 
 import asyncio
-import ssl
 from typing import TYPE_CHECKING, Any
 
 import aio_pika
@@ -23,6 +22,7 @@ from aio_pika import DeliveryMode, ExchangeType, Message
 from broker import naming
 from broker.errors import BrokerConnectionError, PublishError, UnroutableError
 from broker.transport import Consumer, Delivery, Transport
+from broker.transports._tls import ssl_context
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -60,17 +60,6 @@ def from_wire(raw: Mapping[str, Any] | None) -> tuple[dict[str, str], dict[str, 
         else:
             headers[key] = text
     return attributes, headers
-
-
-def ssl_context(options: Mapping[str, str]) -> ssl.SSLContext:
-    """TLS context from URL options ``cafile``, ``certfile``/``keyfile``, ``verify``."""
-    context = ssl.create_default_context(cafile=options.get("cafile"))
-    if options.get("certfile"):
-        context.load_cert_chain(options["certfile"], options.get("keyfile"))
-    if options.get("verify", "true").lower() in {"false", "0", "no"}:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 class Amqp091Transport(Transport):

@@ -1,0 +1,142 @@
+"""STOMP 1.2 frames: encoding with header escaping and content-length, and an incremental
+parser that accepts heart-beat EOLs between frames and binary bodies containing NUL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from broker.errors import BrokerConnectionError
+
+__all__ = ["Frame", "FrameParser", "encode_frame"]
+
+_ESCAPE = str.maketrans({"\\": "\\\\", "\r": "\\r", "\n": "\\n", ":": "\\c"})
+_UNESCAPE = {"\\\\": "\\", "\\r": "\r", "\\n": "\n", "\\c": ":"}
+_NO_ESCAPE = {"CONNECT", "CONNECTED"}  # STOMP 1.2: these frames' headers are not escaped
+MAX_FRAME = 64 * 1024 * 1024
+_LF, _CR = 0x0A, 0x0D
+
+
+@dataclass(slots=True)
+class Frame:
+    command: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+def encode_frame(command: str, headers: dict[str, str], body: bytes = b"") -> bytes:
+    """One frame; a body always carries content-length so NUL bytes inside it are safe."""
+    escape = command not in _NO_ESCAPE
+    lines = [command]
+    for key, value in headers.items():
+        if escape:
+            lines.append(f"{key.translate(_ESCAPE)}:{value.translate(_ESCAPE)}")
+        else:
+            lines.append(f"{key}:{value}")
+    if body or command == "SEND":
+        lines.append(f"content-length:{len(body)}")
+    head = "\n".join(lines).encode("utf-8")
+    return b"".join((head, b"\n\n", body, b"\x00"))
+
+
+def _unescape(text: str) -> str:
+    if "\\" not in text:
+        return text
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if text[i] == "\\":
+            pair = text[i : i + 2]
+            if pair not in _UNESCAPE:
+                raise BrokerConnectionError(f"STOMP: invalid escape {pair!r} in header")
+            out.append(_UNESCAPE[pair])
+            i += 2
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+class FrameParser:
+    """Feed bytes as they arrive; collect complete frames (``None`` stands for a heart-beat)."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[Frame | None]:
+        self._buffer += data
+        frames: list[Frame | None] = []
+        while True:
+            frame = self._next()
+            if frame is _INCOMPLETE:
+                return frames
+            frames.append(frame)  # type: ignore[arg-type]  # Frame or None, checked above
+
+    def _next(self) -> object:
+        """The next frame, ``None`` for a heart-beat, or ``_INCOMPLETE``."""
+        buffer = self._buffer
+        if not buffer:
+            return _INCOMPLETE
+        if buffer[0] in (_LF, _CR):
+            return self._heartbeat()
+        head = self._head()
+        if head is None:
+            return _INCOMPLETE
+        command, headers, body_start = head
+        body = self._body(headers.get("content-length"), body_start)
+        if body is None:
+            return _INCOMPLETE
+        return Frame(command, headers, body)
+
+    def _heartbeat(self) -> object:
+        if self._buffer[:2] == b"\r\n":
+            del self._buffer[:2]
+        elif self._buffer[0] == _CR:  # a lone CR: wait for its LF
+            return _INCOMPLETE
+        else:
+            del self._buffer[:1]
+        return None
+
+    def _head(self) -> tuple[str, dict[str, str], int] | None:
+        buffer = self._buffer
+        lf, crlf = buffer.find(b"\n\n"), buffer.find(b"\r\n\r\n")
+        if crlf != -1 and (lf == -1 or crlf < lf):
+            head_end, sep = crlf, 4
+        elif lf != -1:
+            head_end, sep = lf, 2
+        else:
+            if len(buffer) > MAX_FRAME:
+                raise BrokerConnectionError("STOMP: frame header too large")
+            return None
+        lines = bytes(buffer[:head_end]).decode("utf-8").replace("\r\n", "\n").split("\n")
+        command = lines[0]
+        escape = command not in _NO_ESCAPE
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            key, _, value = line.partition(":")
+            if escape:
+                key, value = _unescape(key), _unescape(value)
+            headers.setdefault(key, value)  # STOMP 1.2: the first occurrence wins
+        return command, headers, head_end + sep
+
+    def _body(self, length: str | None, start: int) -> bytes | None:
+        buffer = self._buffer
+        if length is None:
+            nul = buffer.find(b"\x00", start)
+            if nul == -1:
+                return None
+            body = bytes(buffer[start:nul])
+            del buffer[: nul + 1]
+            return body
+        size = int(length)
+        if size > MAX_FRAME:
+            raise BrokerConnectionError(f"STOMP: frame of {size} bytes is too large")
+        if len(buffer) < start + size + 1:
+            return None
+        if buffer[start + size] != 0:
+            raise BrokerConnectionError("STOMP: frame body not terminated by NUL")
+        body = bytes(buffer[start : start + size])
+        del buffer[: start + size + 1]
+        return body
+
+
+_INCOMPLETE = object()
