@@ -89,12 +89,10 @@ class Subscription:
         """Stop taking deliveries, let in-flight handlers finish for up to ``timeout`` seconds,
         then cancel the rest (their messages return to the queue unacknowledged)."""
         self._stopping = True
-        if self._consumer is not None:
-            try:
-                await self._consumer.cancel()
-            except Exception:  # noqa: BLE001 - a dead connection has nothing left to cancel
-                _log.debug("consumer cancel failed", group=self.group, exc_info=True)
-            self._consumer = None
+        consumer, self._consumer = self._consumer, None
+        # Cancelling runs alongside the drain: some transports (STOMP) may only end the
+        # subscription once its in-flight deliveries are settled.
+        cancelling = asyncio.ensure_future(consumer.cancel()) if consumer is not None else None
         if self._tasks:
             _done, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
             for task in pending:
@@ -102,6 +100,11 @@ class Subscription:
             if pending:
                 _log.warning("handlers cancelled at shutdown", group=self.group, count=len(pending))
                 await asyncio.wait(pending)
+        if cancelling is not None:
+            try:
+                await cancelling
+            except Exception:  # noqa: BLE001 - a dead connection has nothing left to cancel
+                _log.debug("consumer cancel failed", group=self.group, exc_info=True)
 
     def _on_delivery(self, delivery: Delivery) -> None:
         task = asyncio.get_running_loop().create_task(self._handle(delivery))
@@ -109,6 +112,15 @@ class Subscription:
         task.add_done_callback(self._tasks.discard)
 
     async def _handle(self, delivery: Delivery) -> None:
+        try:
+            await self._handle_limited(delivery)
+        except asyncio.CancelledError:
+            # Cancelled at shutdown before settling: hand the message back (a no-op if the
+            # delivery was already settled).
+            await _settle(delivery.release())
+            raise
+
+    async def _handle_limited(self, delivery: Delivery) -> None:
         async with self._limit:
             if self._stopping:
                 await _settle(delivery.release())
