@@ -1,0 +1,61 @@
+"""STOMP 1.2 framing: escaping, binary bodies, partial reads, heart-beats."""
+
+from __future__ import annotations
+
+import pytest
+
+from broker.errors import BrokerConnectionError
+from broker.transports._stomp_frames import Frame, FrameParser, encode_frame
+
+
+def test_binary_body_with_nul_survives_byte_by_byte_feeding():
+    """A body containing NUL is framed by content-length and parses from one-byte reads."""
+    raw = encode_frame("SEND", {"destination": "/queue/a"}, b"a\x00b\x00")
+    parser = FrameParser()
+    frames = []
+    for i in range(len(raw)):
+        frames += parser.feed(raw[i : i + 1])
+    assert frames == [
+        Frame("SEND", {"destination": "/queue/a", "content-length": "4"}, b"a\x00b\x00")
+    ]
+
+
+def test_header_escaping_round_trips():
+    """Colons, newlines, carriage returns and backslashes in names and values are escaped."""
+    headers = {"a:b": "x\ny\rz\\w:v"}
+    raw = encode_frame("MESSAGE", headers, b"")
+    assert b"a\\cb:x\\ny\\rz\\\\w\\cv" in raw
+    (frame,) = FrameParser().feed(raw)
+    assert frame.headers["a:b"] == "x\ny\rz\\w:v"
+
+
+def test_connect_frames_are_not_escaped():
+    """STOMP 1.2 leaves CONNECT/CONNECTED headers unescaped."""
+    raw = encode_frame("CONNECT", {"passcode": "a:b"})
+    assert b"passcode:a:b" in raw
+
+
+def test_heartbeats_between_frames_are_reported_as_none():
+    """LF and CRLF between frames are heart-beats, not frames."""
+    parser = FrameParser()
+    got = parser.feed(b"\n\r\nRECEIPT\r\nreceipt-id:7\r\n\r\n\x00\n")
+    assert got == [None, None, Frame("RECEIPT", {"receipt-id": "7"}, b""), None]
+
+
+def test_first_repeated_header_wins():
+    """STOMP 1.2: when a header repeats, the first value counts."""
+    (frame,) = FrameParser().feed(b"MESSAGE\nk:1\nk:2\n\nbody\x00")
+    assert frame.headers == {"k": "1"}
+    assert frame.body == b"body"
+
+
+def test_invalid_escape_is_a_protocol_error():
+    """An undefined escape sequence fails the connection rather than being guessed."""
+    with pytest.raises(BrokerConnectionError, match="invalid escape"):
+        FrameParser().feed(b"MESSAGE\nk:\\t\n\n\x00")
+
+
+def test_body_not_terminated_by_nul_is_a_protocol_error():
+    """content-length must be followed by the NUL terminator."""
+    with pytest.raises(BrokerConnectionError, match="NUL"):
+        FrameParser().feed(b"MESSAGE\ncontent-length:2\n\nabX")
