@@ -63,13 +63,15 @@ class Broker:
         connect_timeout: float = 10.0,
         reconnect_delay: tuple[float, float] = (0.1, 5.0),
         heartbeat: float = 30.0,
+        transport_class: type[Transport] | None = None,
     ) -> None:
         self.url = url if isinstance(url, BrokerURL) else BrokerURL.parse(url)
         self.source = source
         self.registry = registry or SchemaRegistry.default()
         self.codec = AvroCodec(self.registry, schema_versions)
         self.name = name
-        self._transport_class = transports.load(self.url.transport)
+        # Tests pass a transport in (broker.testing's in-memory one) instead of patching.
+        self._transport_class = transport_class or transports.load(self.url.transport)
         self._telemetry = Telemetry(tracer_provider, meter_provider)
         self._publish_timeout = publish_timeout
         self._connect_timeout = connect_timeout
