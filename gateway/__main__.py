@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 import uvicorn
 
-from gateway.app import build_app
+from gateway._static import StaticFallback
+from gateway.app import Gateway, build_app
 from gateway.settings import GatewaySettings
 from services.runtime import ConfigError, configure_logging
+from services.runtime.telemetry import setup_telemetry
 
 
 def main() -> int:
@@ -16,13 +19,23 @@ def main() -> int:
     try:
         settings = GatewaySettings.from_env()
         configure_logging("gateway", settings.log_level)
-        app = build_app(settings)
+        telemetry = setup_telemetry("gateway")
+        app = build_app(settings, interceptors=telemetry.client_interceptors())
     except ConfigError as exc:
         sys.stderr.write(f"gateway: {exc}\n")
         return 2
-    # uvicorn handles SIGTERM/SIGINT: stop accepting, finish in-flight, then lifespan shutdown.
+    gateway: Gateway = app.state.gateway
+
+    def route_of(scope: dict[str, str]) -> str | None:
+        return gateway.route_template(scope.get("method", "GET"), scope.get("path", "/"))
+
+    served = telemetry.instrument_asgi(app, route_of=route_of)  # type: ignore[arg-type]
+    if settings.static_dir:
+        served = StaticFallback(served, settings.static_dir)
+    # uvicorn handles SIGTERM/SIGINT: stop accepting, finish in-flight, then lifespan shutdown
+    # (which closes upstream channels); spans are flushed after the server has stopped.
     uvicorn.run(
-        app,
+        served,
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -30,6 +43,7 @@ def main() -> int:
         proxy_headers=True,
         timeout_graceful_shutdown=10,
     )
+    asyncio.run(telemetry.shutdown())
     return 0
 
 

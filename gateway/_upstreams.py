@@ -20,7 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from services.runtime import get_logger
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from types import TracebackType
 
 __all__ = ["Upstreams", "resolve_upstream"]
@@ -47,9 +47,17 @@ def resolve_upstream(service: str, upstreams: Mapping[str, str]) -> str | None:
 class Upstreams:
     """Channels by address and health by service; an async context manager."""
 
-    def __init__(self, addresses: Mapping[str, str], *, health_interval: float = 5.0) -> None:
-        """``addresses`` maps each service full name to its ``host:port``."""
+    def __init__(
+        self,
+        addresses: Mapping[str, str],
+        *,
+        health_interval: float = 5.0,
+        interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
+    ) -> None:
+        """``addresses`` maps each service full name to its ``host:port``; ``interceptors``
+        wrap every upstream call (tracing)."""
         self._addresses = dict(addresses)
+        self._interceptors = list(interceptors)
         self._interval = health_interval
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._serving: dict[str, bool] = dict.fromkeys(self._addresses, True)
@@ -62,7 +70,9 @@ class Upstreams:
         channel = self._channels.get(address)
         if channel is None:
             channel = grpc.aio.insecure_channel(
-                address, options=[("grpc.enable_retries", 1), ("grpc.keepalive_time_ms", 30000)]
+                address,
+                options=[("grpc.enable_retries", 1), ("grpc.keepalive_time_ms", 30000)],
+                interceptors=self._interceptors or None,
             )
             self._channels[address] = channel
         return channel

@@ -46,7 +46,7 @@ from gateway._upstreams import Upstreams, resolve_upstream
 from services.runtime import get_logger
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncIterator, Mapping, Sequence
 
     from google.protobuf.message import Message
     from starlette.requests import Request
@@ -97,6 +97,7 @@ class Gateway:
         upstreams: Mapping[str, str],
         *,
         redis_prefix: str = "gw:",
+        interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
     ) -> None:
         self.settings = settings
         self.pool = descriptor_pool.DescriptorPool()
@@ -111,7 +112,9 @@ class Gateway:
                     addresses[full] = address
         self.routes = build_routes(self.pool, sorted(addresses))
         self.router = Router(self.routes)
-        self.upstreams = Upstreams(addresses, health_interval=settings.health_interval)
+        self.upstreams = Upstreams(
+            addresses, health_interval=settings.health_interval, interceptors=interceptors
+        )
         self.auth = Authenticator(settings)
         self.openapi = encode(
             openapi_document(self.routes, list(descriptors.file), auth=settings.auth_required)
@@ -198,6 +201,11 @@ class Gateway:
             _log.exception("gateway.internal_error")
             internal = ApiError(grpc.StatusCode.INTERNAL, "internal gateway error")
             return _error_response(internal, self.pool)
+
+    def route_template(self, method: str, path: str) -> str | None:
+        """The matched route's template (metrics and span names use it, never raw paths)."""
+        route, _values, _allowed = self.router.match(method, path)
+        return route.template if route is not None else None
 
     def _route(self, request: Request) -> tuple[Route, dict[str, str]]:
         route, values, allowed = self.router.match(request.method, request.url.path)
@@ -346,6 +354,7 @@ def build_app(
     upstreams: Mapping[str, str] | None = None,
     *,
     redis_prefix: str = "gw:",
+    interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
 ) -> Starlette:
     """The gateway app for every service in ``descriptors`` that ``upstreams`` addresses.
 
@@ -358,6 +367,7 @@ def build_app(
         load_descriptors(source),
         upstreams if upstreams is not None else settings.upstreams,
         redis_prefix=redis_prefix,
+        interceptors=interceptors,
     )
 
     async def openapi(_: Request) -> Response:

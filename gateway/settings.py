@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from services.runtime import ConfigError, Env
@@ -85,6 +86,13 @@ def _api_keys(env: Env) -> tuple[ApiKey, ...]:
     return tuple(keys)
 
 
+def _static_dir(env: Env) -> str | None:
+    directory = env.raw("GATEWAY_STATIC_DIR")
+    if directory is not None and not Path(directory).is_dir():
+        raise ConfigError("GATEWAY_STATIC_DIR", f"{directory!r} is not a directory")
+    return directory
+
+
 def _cache_ttls(env: Env) -> tuple[tuple[str, float], ...]:
     ttls = []
     for pattern, seconds in _pairs(env, "GATEWAY_CACHE_TTLS"):
@@ -122,6 +130,8 @@ class GatewaySettings:
     redis_url: str | None = None
     health_interval: float = 5.0
     log_level: str = "info"
+    static_dir: str | None = None
+    """Directory served at ``/`` (the web console); off when unset."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -174,6 +184,7 @@ class GatewaySettings:
             redis_url=redis_url,
             health_interval=env.seconds("GATEWAY_HEALTH_INTERVAL", 5.0),
             log_level=env.choice("LOG_LEVEL", LOG_LEVELS, "info"),
+            static_dir=_static_dir(env),
         )
 
     def __repr__(self) -> str:
