@@ -41,6 +41,7 @@ brokers: ## install (Debian packages) and start RabbitMQ and ActiveMQ if they ar
 gen: install ## regenerate protobuf code, OpenAPI and AsyncAPI documents from their sources
 	bash protos/generate.sh
 	$(BIN)/shopmq asyncapi -o asyncapi.yaml
+	$(BIN)/shopmq openapi -o openapi.json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
     from gateway.settings import GatewaySettings
 
-__all__ = ["Gateway", "build_app", "load_descriptors"]
+__all__ = ["Gateway", "build_app", "load_descriptors", "openapi_for"]
 
 _log = get_logger(__name__)
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -76,6 +76,25 @@ def load_descriptors(
     else:
         data = Path(source).read_bytes()
     return descriptor_pb2.FileDescriptorSet.FromString(data)
+
+
+def openapi_for(
+    descriptors: bytes | str | Path | descriptor_pb2.FileDescriptorSet | None = None,
+    *,
+    auth: bool = True,
+) -> dict[str, Any]:
+    """The OpenAPI document of every annotated service in ``descriptors`` (default: the
+    packaged shop set), exactly as a gateway fronting all of them serves it."""
+    files = load_descriptors(descriptors)
+    pool = descriptor_pool.DescriptorPool()
+    for file in files.file:
+        pool.Add(file)
+    services = sorted(
+        f"{file.package}.{service.name}" if file.package else service.name
+        for file in files.file
+        for service in file.service
+    )
+    return openapi_document(build_routes(pool, services), list(files.file), auth=auth)
 
 
 def _error_response(error: ApiError, pool: descriptor_pool.DescriptorPool | None) -> Response:
