@@ -12,7 +12,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from broker.errors import BrokerError
-from services.cli import _dlq, _docs, _events, _schemas, _up
+from services.cli import _demo, _dlq, _docs, _events, _schemas, _up
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -25,6 +25,7 @@ Run and operate the shop: five gRPC services behind a REST gateway, talking thro
 
 Start here:
   shopmq up                   everything on this machine; the gateway answers on :8080
+  shopmq demo                 place sample orders through the gateway and watch the sagas
   shopmq schemas check        the event-schema compatibility gate
   shopmq events tail          print events as they are published, with trace ids
   shopmq dlq list payments    what a consumer group dead-lettered, and why
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (_up, _events, _dlq, _schemas, _docs):
+    for module in (_up, _demo, _events, _dlq, _schemas, _docs):
         module.register(commands)
     return parser
 
