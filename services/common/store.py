@@ -1,0 +1,68 @@
+"""The database every service owns: an async engine from ``DATABASE_URL`` and its schema.
+
+SQLite (the default, a file under ``var/``) is opened in WAL mode with a ``busy_timeout``, and
+every transaction starts with ``BEGIN IMMEDIATE``: SQLite allows one writer, and a deferred
+transaction that reads first and writes later fails at once with "database is locked" when
+another writer got there in between (the busy handler cannot help a lock *upgrade*). Taking the
+write lock at BEGIN makes writers queue on the busy timeout instead. PostgreSQL (asyncpg) runs
+at READ COMMITTED; the stores use conditional updates and unique constraints there, so they
+need no stronger isolation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+if TYPE_CHECKING:
+    from sqlalchemy import MetaData
+
+__all__ = ["BUSY_TIMEOUT_MS", "create_engine", "create_schema", "is_conflict"]
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An engine for ``url`` (``sqlite+aiosqlite://`` or ``postgresql+asyncpg://``)."""
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url)
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def _sqlite_engine(url: str) -> AsyncEngine:
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection: Any, _: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin (below).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+async def create_schema(engine: AsyncEngine, metadata: MetaData) -> None:
+    """Create the service's tables and indexes that do not exist yet (start-up migration)."""
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` is a unique-constraint conflict (a concurrent writer won)."""
+    return isinstance(exc, IntegrityError)
