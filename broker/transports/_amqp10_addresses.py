@@ -1,17 +1,22 @@
 """AMQP 1.0 addresses per broker dialect (URL option ``dialect``), from :mod:`broker.naming`.
 
-==================  =========================================  ===============================
-what                ``activemq`` (ActiveMQ Classic / Amazon MQ)  ``rabbitmq`` (3.x AMQP 1.0 plugin)
-==================  =========================================  ===============================
-publish             ``topic://VirtualTopic.<type>``             ``/exchange/<exchange>/<type>``
-group queue(s)      ``queue://Consumer.<g>.VirtualTopic.<p>``   ``/amq/queue/<prefix>.<g>``
-                    (one per pattern, ``#`` -> ``>``)           (one, bound to every pattern)
-retry               the home queue, with the                    ``/amq/queue/<g queue>.retry.<ms>``
-                    ``x-opt-delivery-delay`` annotation         (TTL queue dead-lettering home)
-dead letters        ``queue://DLQ.<home queue>``                ``/amq/queue/<g queue>.dlq``
-temporary tail      ``topic://VirtualTopic.<p>`` per pattern    ``/amq/queue/<declared queue>``
-==================  =========================================  ===============================
+==============  ============================================  ==================================
+what            ``activemq`` (ActiveMQ Classic / Amazon MQ)   ``rabbitmq`` (3.x AMQP 1.0 plugin)
+==============  ============================================  ==================================
+publish         ``topic://VirtualTopic.<type>``                ``/exchange/<exchange>/<type>``
+group reads     ``queue://Consumer.<g>.VirtualTopic.<p>``      ``/amq/queue/<prefix>.<g>``
+                per pattern (``#`` -> ``>``), plus             (one queue bound to every pattern)
+                ``queue://<prefix>.<g>.retry``
+retry           ``queue://<prefix>.<g>.retry`` with the        ``/amq/queue/<prefix>.<g>.retry.<n>``
+                ``x-opt-delivery-delay`` annotation            (TTL queue dead-lettering home)
+dead letters    ``queue://<prefix>.<g>.dlq``                   ``/amq/queue/<prefix>.<g>.dlq``
+replay          ``queue://<prefix>.<g>.retry`` (no delay)      ``/amq/queue/<prefix>.<g>``
+temporary tail  ``topic://VirtualTopic.<p>`` per pattern       ``/amq/queue/<declared queue>``
+==============  ============================================  ==================================
 
+On ActiveMQ retries and replays go to the group's retry queue rather than back to the consumer
+queue because a consumer queue may be a wildcard (``Consumer.audit.VirtualTopic.shop.>``), and
+sending to a wildcard name is a wildcard send there (the STOMP transport does the same).
 RabbitMQ's plugin cannot declare bindings, so on that dialect the queues behind these addresses
 are declared over AMQP 0-9-1 first (:mod:`broker.transports._amqp10_topology`).
 """
@@ -29,26 +34,12 @@ if TYPE_CHECKING:
 
     from broker.transport import SubscriptionSpec
 
-__all__ = ["DELIVERY_DELAY", "Addresses", "Home"]
+__all__ = ["DELIVERY_DELAY", "Addresses"]
 
 DELIVERY_DELAY = "x-opt-delivery-delay"
 """Message annotation (milliseconds) ActiveMQ's scheduler honours for delayed delivery."""
 
 Dialect = Literal["activemq", "rabbitmq"]
-
-
-@dataclass(frozen=True, slots=True)
-class Home:
-    """A queue a consumer reads from, with where its retries and dead letters go."""
-
-    source: str
-    """The address the receiving link attaches to."""
-    queue: str
-    """The broker-side queue name (for :meth:`Transport.queue_names`)."""
-    dead_letter: str
-    """Address of this queue's dead-letter queue."""
-    requeue: str
-    """Address that puts a message straight back into this queue (retry without delay, replay)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,59 +66,51 @@ class Addresses:
     def rabbitmq(self) -> bool:
         return self.dialect == "rabbitmq"
 
+    def queue(self, name: str) -> str:
+        """The address of an existing queue, as a source or a target."""
+        return f"/amq/queue/{name}" if self.rabbitmq else f"queue://{name}"
+
     def publish(self, topic: str) -> str:
         """Where a producer sends an event of type ``topic``."""
         if self.rabbitmq:
             return f"/exchange/{self.exchange}/{topic}"
         return f"topic://{naming.activemq_topic(topic)}"
 
-    def queue(self, name: str) -> str:
-        """The address of an existing queue, as a source or a target."""
-        return f"/amq/queue/{name}" if self.rabbitmq else f"queue://{name}"
-
-    def homes(self, spec: SubscriptionSpec) -> list[Home]:
-        """The group's queue(s): one on RabbitMQ (bound to every pattern), one per pattern on
-        ActiveMQ (a virtual-topic consumer queue each)."""
+    def group_sources(self, spec: SubscriptionSpec) -> list[str]:
+        """What a consumer group reads: on RabbitMQ its queue (bound to every pattern); on
+        ActiveMQ one virtual-topic consumer queue per pattern plus the group's retry queue."""
         if self.rabbitmq:
-            queue = naming.rabbit_group_queue(spec.group, self.prefix)
-            return [
-                Home(
-                    source=self.queue(queue),
-                    queue=queue,
-                    dead_letter=self.queue(
-                        naming.rabbit_dead_letter_queue(spec.group, self.prefix)
-                    ),
-                    requeue=self.queue(queue),
-                )
-            ]
-        homes = []
-        for pattern in dict.fromkeys(spec.topics):
-            queue = naming.activemq_consumer_queue(spec.group, pattern)
-            homes.append(
-                Home(
-                    source=self.queue(queue),
-                    queue=queue,
-                    dead_letter=self.queue(naming.activemq_dead_letter_queue(queue)),
-                    requeue=self.queue(queue),
-                )
-            )
-        return homes
+            return [self.queue(naming.rabbit_group_queue(spec.group, self.prefix))]
+        queues = [naming.activemq_consumer_queue(spec.group, p) for p in dict.fromkeys(spec.topics)]
+        queues.append(naming.activemq_retry_queue(spec.group, self.prefix))
+        return [self.queue(q) for q in queues]
 
-    def retry(self, spec: SubscriptionSpec, home: Home, delay: float) -> tuple[str, int | None]:
+    def dead_letter(self, spec: SubscriptionSpec) -> str:
+        """The group's dead-letter queue (copies go there; operator tools read it)."""
+        if self.rabbitmq:
+            return self.queue(naming.rabbit_dead_letter_queue(spec.group, self.prefix))
+        return self.queue(naming.activemq_dead_letter_queue(spec.group, self.prefix))
+
+    def replay(self, spec: SubscriptionSpec) -> str:
+        """Where a replayed dead letter goes to be consumed by the group again at once."""
+        if self.rabbitmq:
+            return self.queue(naming.rabbit_group_queue(spec.group, self.prefix))
+        return self.queue(naming.activemq_retry_queue(spec.group, self.prefix))
+
+    def retry(self, spec: SubscriptionSpec, delay: float) -> tuple[str, int | None]:
         """Where a retried copy goes, and the delivery delay (ms) to annotate it with, if any.
 
         RabbitMQ: the TTL queue of the smallest declared delay at least ``delay`` (the largest
-        if none is), which dead-letters back to the group queue. ActiveMQ: the home queue
-        itself, delayed by the broker's scheduler."""
-        if delay <= 0:
-            return home.requeue, None
+        if none is), which dead-letters back to the group queue. ActiveMQ: the group's retry
+        queue, held back by the broker's scheduler."""
         if self.rabbitmq:
             delays = sorted(spec.retry_delays)
-            if not delays:
-                return home.requeue, None
+            if delay <= 0 or not delays:
+                return self.replay(spec), None
             chosen = next((d for d in delays if d >= delay), delays[-1])
             return self.queue(naming.rabbit_retry_queue(spec.group, chosen, self.prefix)), None
-        return home.requeue, max(1, round(delay * 1000))
+        delay_ms = round(delay * 1000) if delay > 0 else None
+        return self.replay(spec), delay_ms or None
 
     def tail_sources(self, spec: SubscriptionSpec, declared_queue: str | None = None) -> list[str]:
         """Sources of a temporary (non-durable) subscription: on RabbitMQ the queue declared
@@ -142,17 +125,18 @@ class Addresses:
         ]
 
     def queue_names(self, spec: SubscriptionSpec) -> dict[str, str]:
-        """Broker-side names for operator tools (several ActiveMQ queues joined by ``,``)."""
-        homes = self.homes(spec)
-        names = {
-            "queue": ",".join(h.queue for h in homes),
-            "dead_letter": ",".join(h.dead_letter.removeprefix("queue://") for h in homes),
-        }
+        """Broker-side names for operator tools (same keys as the other transports)."""
         if self.rabbitmq:
-            names["exchange"] = self.exchange
-            names["dead_letter"] = naming.rabbit_dead_letter_queue(spec.group, self.prefix)
-        else:
-            names["topics"] = ",".join(
-                naming.activemq_topic(naming.activemq_pattern(p)) for p in spec.topics
-            )
+            return {
+                "exchange": self.exchange,
+                "queue": naming.rabbit_group_queue(spec.group, self.prefix),
+                "dead_letter": naming.rabbit_dead_letter_queue(spec.group, self.prefix),
+            }
+        names = {
+            "dead_letter": naming.activemq_dead_letter_queue(spec.group, self.prefix),
+            "retry": naming.activemq_retry_queue(spec.group, self.prefix),
+        }
+        for index, pattern in enumerate(spec.topics):
+            key = "queue" if index == 0 else f"queue.{index}"
+            names[key] = naming.activemq_consumer_queue(spec.group, pattern)
         return names

@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import proton
 import structlog
 
 from broker.errors import BrokerConnectionError, PublishError
 from broker.transport import Consumer, Delivery, Transport
-from broker.transports._amqp10_addresses import DELIVERY_DELAY, Addresses, Home
+from broker.transports._amqp10_addresses import DELIVERY_DELAY, Addresses
 from broker.transports._amqp10_engine import Engine, EngineSettings, LinkDetached
-from broker.transports._amqp10_messages import from_message, to_message
+from broker.transports._amqp10_messages import Received, from_message, to_message
 from broker.transports._amqp10_topology import RabbitTopology
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["TRANSPORT", "Amqp10Transport", "ssl_domain"]
 
 _log = structlog.get_logger("broker.amqp10")
+_Mode = Literal["group", "dead_letters", "tail"]
 
 
 def ssl_domain(options: Mapping[str, str]) -> proton.SSLDomain:
@@ -179,17 +180,14 @@ class Amqp10Transport(Transport):
         self, spec: SubscriptionSpec, on_delivery: Callable[[Delivery], None]
     ) -> Consumer:
         engine = self._require()
-        sources: list[tuple[str, Home | None]]
         if spec.durable:
             if self.addresses.rabbitmq:
                 await self._topology().declare_group(spec)
-            sources = [(home.source, home) for home in self.addresses.homes(spec)]
-        else:
-            declared = (
-                await self._topology().declare_tail(spec) if self.addresses.rabbitmq else None
-            )
-            sources = [(s, None) for s in self.addresses.tail_sources(spec, declared)]
-        return await self._consume(engine, spec, on_delivery, sources, replay=False)
+            sources = self.addresses.group_sources(spec)
+            return await self._consume(engine, spec, on_delivery, sources, mode="group")
+        declared = await self._topology().declare_tail(spec) if self.addresses.rabbitmq else None
+        sources = self.addresses.tail_sources(spec, declared)
+        return await self._consume(engine, spec, on_delivery, sources, mode="tail")
 
     async def consume_dead_letters(
         self, spec: SubscriptionSpec, on_delivery: Callable[[Delivery], None]
@@ -197,23 +195,22 @@ class Amqp10Transport(Transport):
         engine = self._require()
         if self.addresses.rabbitmq:
             await self._topology().declare_group(spec)
-        homes = self.addresses.homes(spec)
-        sources: list[tuple[str, Home | None]] = [(home.dead_letter, home) for home in homes]
-        return await self._consume(engine, spec, on_delivery, sources, replay=True)
+        sources = [self.addresses.dead_letter(spec)]
+        return await self._consume(engine, spec, on_delivery, sources, mode="dead_letters")
 
     async def _consume(
         self,
         engine: Engine,
         spec: SubscriptionSpec,
         on_delivery: Callable[[Delivery], None],
-        sources: list[tuple[str, Home | None]],
+        sources: list[str],
         *,
-        replay: bool,
+        mode: _Mode,
     ) -> Consumer:
-        consumer = _Consumer(self, engine, spec, on_delivery, replay=replay)
+        consumer = _Consumer(self, engine, spec, on_delivery, mode=mode)
         try:
-            for source, home in sources:
-                await consumer.attach(source, home)
+            for source in sources:
+                await consumer.attach(source)
         except BaseException:
             await consumer.cancel()
             raise
@@ -230,18 +227,18 @@ class _Consumer(Consumer):
         spec: SubscriptionSpec,
         on_delivery: Callable[[Delivery], None],
         *,
-        replay: bool,
+        mode: _Mode,
     ) -> None:
         self.transport = transport
         self.engine = engine
         self.spec = spec
-        self.replay = replay
+        self.mode = mode
         self._on_delivery = on_delivery
-        self._links: dict[proton.Link, Home | None] = {}
+        self._links: list[proton.Link] = []
         self._outstanding: dict[proton.Link, int] = {}
         self.cancelled = False
 
-    async def attach(self, source: str, home: Home | None) -> None:
+    async def attach(self, source: str) -> None:
         link: proton.Receiver | None = None
 
         def on_message(delivery: proton.Delivery, message: proton.Message) -> None:
@@ -252,7 +249,7 @@ class _Consumer(Consumer):
                 self.engine.settle(delivery, proton.Delivery.RELEASED, credit=0)
                 return
             self._outstanding[receiver] = self._outstanding.get(receiver, 0) + 1
-            wrapped = _Delivery(self, delivery, from_message(message), self._links.get(receiver))
+            wrapped = _Delivery(self, delivery, from_message(message))
             try:
                 self._on_delivery(wrapped)
             except Exception:  # noqa: BLE001 - a consumer bug must not kill the connection
@@ -262,7 +259,7 @@ class _Consumer(Consumer):
         link = await self.engine.receiver(
             source, self.spec.prefetch, on_message, self.transport.link_lost
         )
-        self._links[link] = home
+        self._links.append(link)
         self._outstanding.setdefault(link, 0)
 
     def settled(self, delivery: proton.Delivery, state: int) -> None:
@@ -291,12 +288,10 @@ class _Delivery(Delivery):
         self,
         consumer: _Consumer,
         delivery: proton.Delivery,
-        received: Any,
-        home: Home | None,
+        received: Received,
     ) -> None:
         self._consumer = consumer
         self._delivery = delivery
-        self._home = home
         self._settled = False
         self.body = received.body
         self.attributes = received.attributes
@@ -340,21 +335,22 @@ class _Delivery(Delivery):
     async def retry(self, delay: float, headers: Mapping[str, str]) -> None:
         if not self._settle():
             return
-        home = self._home
-        if home is not None:
-            consumer = self._consumer
-            if consumer.replay:
-                target, delay_ms = home.requeue, None
-            else:
-                target, delay_ms = consumer.transport.addresses.retry(consumer.spec, home, delay)
+        consumer = self._consumer
+        addresses = consumer.transport.addresses
+        if consumer.mode == "group":
+            target, delay_ms = addresses.retry(consumer.spec, delay)
             await self._send_copy(target, self._copy(headers, delay_ms))
+        elif consumer.mode == "dead_letters":
+            await self._send_copy(addresses.replay(consumer.spec), self._copy(headers))
         self._consumer.settled(self._delivery, proton.Delivery.ACCEPTED)
 
     async def dead_letter(self, headers: Mapping[str, str]) -> None:
         if not self._settle():
             return
-        if self._home is not None:
-            await self._send_copy(self._home.dead_letter, self._copy({**self.headers, **headers}))
+        consumer = self._consumer
+        if consumer.mode != "tail":
+            target = consumer.transport.addresses.dead_letter(consumer.spec)
+            await self._send_copy(target, self._copy({**self.headers, **headers}))
         self._consumer.settled(self._delivery, proton.Delivery.ACCEPTED)
 
 
