@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from broker import ERROR_HEADERS
+from broker import ERROR_HEADERS, dead_letters
 from broker.transport import SubscriptionSpec
 from services.cli._common import add_broker_option, connect, run
 from services.cli._events import describe
@@ -14,9 +14,8 @@ from services.topology import consumer_patterns
 if TYPE_CHECKING:
     import argparse
 
-    from broker.transport import Delivery
 
-__all__ = ["collect_dead_letters", "register"]
+__all__ = ["register"]
 
 
 def register(commands: Any) -> None:
@@ -72,32 +71,9 @@ def _known_patterns(group: str) -> tuple[str, ...]:
         ) from None
 
 
-async def collect_dead_letters(
-    transport: Any, spec: SubscriptionSpec, *, idle: float = 1.0
-) -> list[Delivery]:
-    """Receive the group's dead letters until none arrives for ``idle`` seconds (at most
-    ``spec.prefetch``); the caller settles them."""
-    received: list[Delivery] = []
-    arrived = asyncio.Event()
-
-    def on_delivery(delivery: Delivery) -> None:
-        received.append(delivery)
-        arrived.set()
-
-    consumer = await transport.consume_dead_letters(spec, on_delivery)
-    while len(received) < spec.prefetch:
-        arrived.clear()
-        try:
-            await asyncio.wait_for(arrived.wait(), idle)
-        except TimeoutError:
-            break
-    await consumer.cancel()
-    return received
-
-
 async def _list(args: argparse.Namespace) -> int:
     async with connect(args.broker) as broker:
-        letters = await collect_dead_letters(broker.transport, _spec(args))
+        letters = await dead_letters.collect(broker.transport, _spec(args))
         for letter in letters:
             print(describe(broker, letter, as_json=args.json))
             if not args.json:
@@ -114,17 +90,11 @@ async def _replay(args: argparse.Namespace) -> int:
     if not args.all and not args.ids:
         raise SystemExit("shopmq: error: say which: --id EVENT_ID (repeatable) or --all")
     async with connect(args.broker) as broker:
-        letters = await collect_dead_letters(broker.transport, _spec(args))
+        letters = await dead_letters.collect(broker.transport, _spec(args))
         replayed = 0
         for letter in letters:
             if args.all or letter.attributes.get("id") in args.ids:
-                headers = {
-                    k: v
-                    for k, v in letter.headers.items()
-                    if k not in ERROR_HEADERS and k != "x-attempt"
-                }
-                headers["x-replayed"] = "1"
-                await letter.retry(0, headers)
+                await dead_letters.replay(letter)
                 replayed += 1
             else:
                 await letter.release()

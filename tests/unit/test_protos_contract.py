@@ -21,6 +21,7 @@ SERVICES = {
     "shop.payments.v1.PaymentService",
     "shop.notifications.v1.NotificationService",
     "shop.audit.v1.AuditService",
+    "shop.audit.v1.DeadLetterService",
 }
 ORDER_ID = "5f0c6f3e-2f64-4a55-9d3a-6f1f1c3c2b10"
 
@@ -64,7 +65,7 @@ def _violations(message: object) -> dict[str, str]:
 
 
 def test_descriptor_set_holds_the_five_services():
-    """shop/descriptors.binpb declares exactly the five domain services."""
+    """shop/descriptors.binpb declares the five domain services and the operators' DLQ one."""
     declared = {f"{f.package}.{s.name}" for f in _descriptor_set().file for s in f.service}
     assert declared == SERVICES
 

@@ -28,13 +28,23 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19shop/audit/v1/audit.proto\x12\rshop.audit.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf6\x01\n\nAuditEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brecord_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08trace_id\x18\x07 \x01(\t\x12%\n\x04\x64\x61ta\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0b\x64\x61ta_schema\x18\t \x01(\t\"\xf3\x02\n\x11QueryAuditRequest\x12\x19\n\x07subject\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x02\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x04type\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x02\x12\x1d\n\tpage_size\x18\x05 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x06 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04:\x8f\x01\xbaH\x8b\x01\x1a\x88\x01\n\x12time_range.ordered\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.start_time < this.end_time\"X\n\x12QueryAuditResponse\x12)\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x19.shop.audit.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2{\n\x0c\x41uditService\x12k\n\nQueryAudit\x12 .shop.audit.v1.QueryAuditRequest\x1a!.shop.audit.v1.QueryAuditResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/audit/eventsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19shop/audit/v1/audit.proto\x12\rshop.audit.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe4\x01\n\nDeadLetter\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x10\n\x08trace_id\x18\x04 \x01(\t\x12\x12\n\nerror_type\x18\x05 \x01(\t\x12\x15\n\rerror_message\x18\x06 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x07 \x01(\x05\x12/\n\x0b\x66\x61iled_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x04\x64\x61ta\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\"\x80\x01\n\x16ListDeadLettersRequest\x12*\n\x05group\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xf4\x03(\x00\x12\x1b\n\npage_token\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18\x00\"c\n\x17ListDeadLettersResponse\x12/\n\x0c\x64\x65\x61\x64_letters\x18\x01 \x03(\x0b\x32\x19.shop.audit.v1.DeadLetter\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"q\n\x18ReplayDeadLettersRequest\x12*\n\x05group\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$\x12\x1c\n\tevent_ids\x18\x02 \x03(\tB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03\x12\x0b\n\x03\x61ll\x18\x03 \x01(\x08\"@\n\x19ReplayDeadLettersResponse\x12\x10\n\x08replayed\x18\x01 \x01(\x05\x12\x11\n\tremaining\x18\x02 \x01(\x05\"\xf6\x01\n\nAuditEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brecord_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08trace_id\x18\x07 \x01(\t\x12%\n\x04\x64\x61ta\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0b\x64\x61ta_schema\x18\t \x01(\t\"\xf3\x02\n\x11QueryAuditRequest\x12\x19\n\x07subject\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x02\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x04type\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x02\x12\x1d\n\tpage_size\x18\x05 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x06 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04:\x8f\x01\xbaH\x8b\x01\x1a\x88\x01\n\x12time_range.ordered\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.start_time < this.end_time\"X\n\x12QueryAuditResponse\x12)\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x19.shop.audit.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2{\n\x0c\x41uditService\x12k\n\nQueryAudit\x12 .shop.audit.v1.QueryAuditRequest\x1a!.shop.audit.v1.QueryAuditResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/audit/events2\xa6\x02\n\x11\x44\x65\x61\x64LetterService\x12\x7f\n\x0fListDeadLetters\x12%.shop.audit.v1.ListDeadLettersRequest\x1a&.shop.audit.v1.ListDeadLettersResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/admin/dlq/{group}\x12\x8f\x01\n\x11ReplayDeadLetters\x12\'.shop.audit.v1.ReplayDeadLettersRequest\x1a(.shop.audit.v1.ReplayDeadLettersResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/admin/dlq/{group}:replay:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shop.audit.v1.audit_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_LISTDEADLETTERSREQUEST'].fields_by_name['group']._loaded_options = None
+  _globals['_LISTDEADLETTERSREQUEST'].fields_by_name['group']._serialized_options = b'\272H\030r\026\020\001\030@2\020^[A-Za-z0-9_-]+$'
+  _globals['_LISTDEADLETTERSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTDEADLETTERSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\364\003(\000'
+  _globals['_LISTDEADLETTERSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTDEADLETTERSREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\004r\002\030\000'
+  _globals['_REPLAYDEADLETTERSREQUEST'].fields_by_name['group']._loaded_options = None
+  _globals['_REPLAYDEADLETTERSREQUEST'].fields_by_name['group']._serialized_options = b'\272H\030r\026\020\001\030@2\020^[A-Za-z0-9_-]+$'
+  _globals['_REPLAYDEADLETTERSREQUEST'].fields_by_name['event_ids']._loaded_options = None
+  _globals['_REPLAYDEADLETTERSREQUEST'].fields_by_name['event_ids']._serialized_options = b'\272H\006\222\001\003\020\364\003'
   _globals['_QUERYAUDITREQUEST'].fields_by_name['subject']._loaded_options = None
   _globals['_QUERYAUDITREQUEST'].fields_by_name['subject']._serialized_options = b'\272H\005r\003\030\200\002'
   _globals['_QUERYAUDITREQUEST'].fields_by_name['type']._loaded_options = None
@@ -47,12 +57,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_QUERYAUDITREQUEST']._serialized_options = b'\272H\213\001\032\210\001\n\022time_range.ordered\022!end_time must be after start_time\032O!has(this.start_time) || !has(this.end_time) || this.start_time < this.end_time'
   _globals['_AUDITSERVICE'].methods_by_name['QueryAudit']._loaded_options = None
   _globals['_AUDITSERVICE'].methods_by_name['QueryAudit']._serialized_options = b'\202\323\344\223\002\022\022\020/v1/audit/events'
-  _globals['_AUDITEVENT']._serialized_start=167
-  _globals['_AUDITEVENT']._serialized_end=413
-  _globals['_QUERYAUDITREQUEST']._serialized_start=416
-  _globals['_QUERYAUDITREQUEST']._serialized_end=787
-  _globals['_QUERYAUDITRESPONSE']._serialized_start=789
-  _globals['_QUERYAUDITRESPONSE']._serialized_end=877
-  _globals['_AUDITSERVICE']._serialized_start=879
-  _globals['_AUDITSERVICE']._serialized_end=1002
+  _globals['_DEADLETTERSERVICE'].methods_by_name['ListDeadLetters']._loaded_options = None
+  _globals['_DEADLETTERSERVICE'].methods_by_name['ListDeadLetters']._serialized_options = b'\202\323\344\223\002\027\022\025/v1/admin/dlq/{group}'
+  _globals['_DEADLETTERSERVICE'].methods_by_name['ReplayDeadLetters']._loaded_options = None
+  _globals['_DEADLETTERSERVICE'].methods_by_name['ReplayDeadLetters']._serialized_options = b'\202\323\344\223\002!\"\034/v1/admin/dlq/{group}:replay:\001*'
+  _globals['_DEADLETTER']._serialized_start=167
+  _globals['_DEADLETTER']._serialized_end=395
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_start=398
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_end=526
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=528
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=627
+  _globals['_REPLAYDEADLETTERSREQUEST']._serialized_start=629
+  _globals['_REPLAYDEADLETTERSREQUEST']._serialized_end=742
+  _globals['_REPLAYDEADLETTERSRESPONSE']._serialized_start=744
+  _globals['_REPLAYDEADLETTERSRESPONSE']._serialized_end=808
+  _globals['_AUDITEVENT']._serialized_start=811
+  _globals['_AUDITEVENT']._serialized_end=1057
+  _globals['_QUERYAUDITREQUEST']._serialized_start=1060
+  _globals['_QUERYAUDITREQUEST']._serialized_end=1431
+  _globals['_QUERYAUDITRESPONSE']._serialized_start=1433
+  _globals['_QUERYAUDITRESPONSE']._serialized_end=1521
+  _globals['_AUDITSERVICE']._serialized_start=1523
+  _globals['_AUDITSERVICE']._serialized_end=1646
+  _globals['_DEADLETTERSERVICE']._serialized_start=1649
+  _globals['_DEADLETTERSERVICE']._serialized_end=1943
 # @@protoc_insertion_point(module_scope)

@@ -99,3 +99,128 @@ class AuditService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class DeadLetterServiceStub:
+    """Operator access to the consumer groups' dead-letter queues (served by the audit service,
+    which already holds a broker connection and the operator's view of every event).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ListDeadLetters = channel.unary_unary(
+                '/shop.audit.v1.DeadLetterService/ListDeadLetters',
+                request_serializer=shop_dot_audit_dot_v1_dot_audit__pb2.ListDeadLettersRequest.SerializeToString,
+                response_deserializer=shop_dot_audit_dot_v1_dot_audit__pb2.ListDeadLettersResponse.FromString,
+                _registered_method=True)
+        self.ReplayDeadLetters = channel.unary_unary(
+                '/shop.audit.v1.DeadLetterService/ReplayDeadLetters',
+                request_serializer=shop_dot_audit_dot_v1_dot_audit__pb2.ReplayDeadLettersRequest.SerializeToString,
+                response_deserializer=shop_dot_audit_dot_v1_dot_audit__pb2.ReplayDeadLettersResponse.FromString,
+                _registered_method=True)
+
+
+class DeadLetterServiceServicer:
+    """Operator access to the consumer groups' dead-letter queues (served by the audit service,
+    which already holds a broker connection and the operator's view of every event).
+    """
+
+    def ListDeadLetters(self, request, context):
+        """Dead letters of one consumer group, with why each was dead-lettered. They stay in the
+        queue. A queue cannot be paged without consuming it: page_size bounds the answer and
+        next_page_token is always empty.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReplayDeadLetters(self, request, context):
+        """Sends dead letters back to the group's queue, to be handled again (e.g. after a fix).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_DeadLetterServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ListDeadLetters': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeadLetters,
+                    request_deserializer=shop_dot_audit_dot_v1_dot_audit__pb2.ListDeadLettersRequest.FromString,
+                    response_serializer=shop_dot_audit_dot_v1_dot_audit__pb2.ListDeadLettersResponse.SerializeToString,
+            ),
+            'ReplayDeadLetters': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReplayDeadLetters,
+                    request_deserializer=shop_dot_audit_dot_v1_dot_audit__pb2.ReplayDeadLettersRequest.FromString,
+                    response_serializer=shop_dot_audit_dot_v1_dot_audit__pb2.ReplayDeadLettersResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'shop.audit.v1.DeadLetterService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('shop.audit.v1.DeadLetterService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class DeadLetterService:
+    """Operator access to the consumer groups' dead-letter queues (served by the audit service,
+    which already holds a broker connection and the operator's view of every event).
+    """
+
+    @staticmethod
+    def ListDeadLetters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.audit.v1.DeadLetterService/ListDeadLetters',
+            shop_dot_audit_dot_v1_dot_audit__pb2.ListDeadLettersRequest.SerializeToString,
+            shop_dot_audit_dot_v1_dot_audit__pb2.ListDeadLettersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReplayDeadLetters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.audit.v1.DeadLetterService/ReplayDeadLetters',
+            shop_dot_audit_dot_v1_dot_audit__pb2.ReplayDeadLettersRequest.SerializeToString,
+            shop_dot_audit_dot_v1_dot_audit__pb2.ReplayDeadLettersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

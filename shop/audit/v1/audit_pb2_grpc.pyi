@@ -56,3 +56,61 @@ class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
         """Returns the events about a subject within a time range, oldest first."""
 
 def add_AuditServiceServicer_to_server(servicer: AuditServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class DeadLetterServiceStub:
+    """Operator access to the consumer groups' dead-letter queues (served by the audit service,
+    which already holds a broker connection and the operator's view of every event).
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> DeadLetterServiceAsyncStub: ...
+    ListDeadLetters: _grpc.UnaryUnaryMultiCallable[_audit_pb2.ListDeadLettersRequest, _audit_pb2.ListDeadLettersResponse]
+    """Dead letters of one consumer group, with why each was dead-lettered. They stay in the
+    queue. A queue cannot be paged without consuming it: page_size bounds the answer and
+    next_page_token is always empty.
+    """
+    ReplayDeadLetters: _grpc.UnaryUnaryMultiCallable[_audit_pb2.ReplayDeadLettersRequest, _audit_pb2.ReplayDeadLettersResponse]
+    """Sends dead letters back to the group's queue, to be handled again (e.g. after a fix)."""
+
+@_typing.type_check_only
+class DeadLetterServiceAsyncStub(DeadLetterServiceStub):
+    """Operator access to the consumer groups' dead-letter queues (served by the audit service,
+    which already holds a broker connection and the operator's view of every event).
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    ListDeadLetters: _aio.UnaryUnaryMultiCallable[_audit_pb2.ListDeadLettersRequest, _audit_pb2.ListDeadLettersResponse]  # type: ignore[assignment]
+    """Dead letters of one consumer group, with why each was dead-lettered. They stay in the
+    queue. A queue cannot be paged without consuming it: page_size bounds the answer and
+    next_page_token is always empty.
+    """
+    ReplayDeadLetters: _aio.UnaryUnaryMultiCallable[_audit_pb2.ReplayDeadLettersRequest, _audit_pb2.ReplayDeadLettersResponse]  # type: ignore[assignment]
+    """Sends dead letters back to the group's queue, to be handled again (e.g. after a fix)."""
+
+class DeadLetterServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Operator access to the consumer groups' dead-letter queues (served by the audit service,
+    which already holds a broker connection and the operator's view of every event).
+    """
+
+    @_abc_1.abstractmethod
+    def ListDeadLetters(
+        self,
+        request: _audit_pb2.ListDeadLettersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.ListDeadLettersResponse, _abc.Awaitable[_audit_pb2.ListDeadLettersResponse]]:
+        """Dead letters of one consumer group, with why each was dead-lettered. They stay in the
+        queue. A queue cannot be paged without consuming it: page_size bounds the answer and
+        next_page_token is always empty.
+        """
+
+    @_abc_1.abstractmethod
+    def ReplayDeadLetters(
+        self,
+        request: _audit_pb2.ReplayDeadLettersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.ReplayDeadLettersResponse, _abc.Awaitable[_audit_pb2.ReplayDeadLettersResponse]]:
+        """Sends dead letters back to the group's queue, to be handled again (e.g. after a fix)."""
+
+def add_DeadLetterServiceServicer_to_server(servicer: DeadLetterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
