@@ -23,14 +23,6 @@ TARGETS = load_targets()
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _local_brokers() -> None:
-    """The shared brokers are running (starting them is idempotent and quick when up)."""
-    scripts = {"stomp": "activemq.sh"}
-    for script in sorted({scripts.get(t.id, "rabbitmq.sh") for t in TARGETS}):
-        subprocess.run(["bash", str(ROOT / "deploy/local" / script), "start"], check=True)
-
-
 @pytest.fixture(params=TARGETS, ids=[t.id for t in TARGETS])
 def target(request: pytest.FixtureRequest) -> Target:
     return request.param  # type: ignore[no-any-return]
