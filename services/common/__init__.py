@@ -9,7 +9,14 @@
 """
 
 from services.common.bootstrap import Blueprint, Context, Dispatcher, Wiring, serve
-from services.common.store import create_engine, create_schema, is_conflict
+from services.common.pages import after_position, position_token
+from services.common.store import (
+    create_engine,
+    create_schema,
+    insert_ignore,
+    is_conflict,
+    upsert_returning,
+)
 from services.common.timestamps import as_utc, to_timestamp, utcnow
 
 __all__ = [
@@ -17,11 +24,15 @@ __all__ = [
     "Context",
     "Dispatcher",
     "Wiring",
+    "after_position",
     "as_utc",
     "create_engine",
     "create_schema",
+    "insert_ignore",
     "is_conflict",
+    "position_token",
     "serve",
     "to_timestamp",
+    "upsert_returning",
     "utcnow",
 ]

@@ -98,8 +98,12 @@ class Dispatcher:
     it does not act on (a wildcard, a type added later), and retrying them would not help.
     """
 
-    def __init__(self, handlers: Mapping[str, Handler]) -> None:
+    def __init__(
+        self, handlers: Mapping[str, Handler], *, after: Callable[[], object] | None = None
+    ) -> None:
         self._handlers = dict(handlers)
+        self._after = after
+        """Run after each handled event, e.g. ``relay.notify`` to publish what it wrote now."""
 
     async def __call__(self, event: Event) -> None:
         handler = self._handlers.get(event.type)
@@ -107,6 +111,8 @@ class Dispatcher:
             _log.debug("event.ignored", event_type=event.type, event_id=event.id)
             return
         await handler(event)
+        if self._after is not None:
+            self._after()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,13 +15,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 if TYPE_CHECKING:
-    from sqlalchemy import MetaData
+    from collections.abc import Mapping
 
-__all__ = ["BUSY_TIMEOUT_MS", "create_engine", "create_schema", "is_conflict"]
+    from sqlalchemy import MetaData, Table
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "create_engine",
+    "create_schema",
+    "insert_ignore",
+    "is_conflict",
+    "upsert_returning",
+]
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -66,3 +77,36 @@ async def create_schema(engine: AsyncEngine, metadata: MetaData) -> None:
 def is_conflict(exc: BaseException) -> bool:
     """Whether ``exc`` is a unique-constraint conflict (a concurrent writer won)."""
     return isinstance(exc, IntegrityError)
+
+
+async def insert_ignore(conn: AsyncConnection, table: Table, values: Mapping[str, Any]) -> bool:
+    """Insert a row unless one with the same unique key exists; whether it was inserted.
+
+    Unlike catching IntegrityError, this keeps the surrounding transaction usable (the
+    "already there" case is an answer, not an error)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(dict(values)).on_conflict_do_nothing()
+    result = await conn.execute(statement)
+    return bool(result.rowcount == 1)
+
+
+async def upsert_returning(
+    conn: AsyncConnection,
+    table: Table,
+    values: Mapping[str, Any],
+    *,
+    key: str,
+    update: Mapping[str, Any],
+) -> Any:
+    """Insert ``values`` or, on a ``key`` conflict, apply ``update``; return the row.
+
+    On PostgreSQL the conflicting row stays locked until commit, which is how two handlers
+    touching the same key serialize (SQLite serializes writers anyway)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(table)
+        .values(dict(values))
+        .on_conflict_do_update(index_elements=[key], set_=dict(update))
+        .returning(*table.columns)
+    )
+    return (await conn.execute(statement)).mappings().one()
