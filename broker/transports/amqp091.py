@@ -13,14 +13,21 @@ so many are in flight at once (pipelined), and a mandatory publish nobody is bou
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import aio_pika
 import aiormq
 from aio_pika import DeliveryMode, ExchangeType, Message
 
 from broker import naming
-from broker.errors import BrokerConnectionError, PublishError, UnroutableError
+from broker.errors import (
+    BrokerConnectionError,
+    ConfigurationError,
+    PublishError,
+    UnroutableError,
+)
 from broker.transport import Consumer, Delivery, Transport
 from broker.transports._tls import ssl_context
 
@@ -48,6 +55,14 @@ def to_wire(attributes: Mapping[str, str], headers: Mapping[str, str]) -> dict[s
     wire: dict[str, Any] = {CE_PREFIX + k: v for k, v in attributes.items()}
     wire.update(headers)
     return wire
+
+
+def _timestamp(time: str | None) -> datetime | None:
+    """The AMQP ``timestamp`` property from the CloudEvents ``time`` attribute."""
+    try:
+        return datetime.fromisoformat(time) if time else None
+    except ValueError:
+        return None
 
 
 def from_wire(raw: Mapping[str, Any] | None) -> tuple[dict[str, str], dict[str, str]]:
@@ -83,9 +98,12 @@ class Amqp091Transport(Transport):
 
     async def connect(self) -> None:
         if self.queue_type not in _QUEUE_TYPES:
-            raise BrokerConnectionError(f"queue_type must be one of {sorted(_QUEUE_TYPES)}")
+            raise ConfigurationError(
+                f"queue_type={self.queue_type!r}: must be one of {sorted(_QUEUE_TYPES)}"
+            )
         endpoint = self.endpoint
-        vhost = endpoint.path.lstrip("/") or "/"
+        # The URL path is the vhost, percent-encoded (``/%2F`` is ``/``); none means ``/``.
+        vhost = unquote(endpoint.path[1:]) or "/"
         kwargs: dict[str, Any] = {
             "host": endpoint.host,
             "port": endpoint.port,
@@ -94,9 +112,17 @@ class Amqp091Transport(Transport):
             "client_properties": {"connection_name": self.options.connection_name},
             "heartbeat": int(self.options.heartbeat),
         }
-        if self.url.username is not None:
+        if self.url.username is None:
+            # No credentials: aiormq would log in as guest/guest. Ask for certificate login
+            # (EXTERNAL, with ``certfile``/``keyfile``) instead; a broker without it refuses.
+            kwargs["auth"] = "external"
+        elif self.url.password is None:
+            raise ConfigurationError(
+                f"{endpoint}: the broker URL names user {self.url.username!r} but no password"
+            )
+        else:
             kwargs["login"] = self.url.username
-            kwargs["password"] = self.url.password or ""
+            kwargs["password"] = self.url.password
         if endpoint.tls:
             kwargs["ssl"] = True
             kwargs["ssl_context"] = ssl_context(self.url.options)
@@ -112,7 +138,10 @@ class Amqp091Transport(Transport):
             self._default_exchange = self._publisher.default_exchange
         except (OSError, aiormq.exceptions.AMQPError, TimeoutError) as exc:
             await self.close()
-            raise BrokerConnectionError(f"{endpoint}: {exc or type(exc).__name__}") from exc
+            reason = str(exc) or type(exc).__name__
+            if self.url.username is None and isinstance(exc, aiormq.exceptions.AuthenticationError):
+                reason = "no username/password in the URL, and no certificate (EXTERNAL) login"
+            raise BrokerConnectionError(f"{endpoint}: {reason}") from exc
 
     def _on_close(self, _sender: Any, exc: BaseException | None = None) -> None:
         self._connection_lost(None if self._closing else exc or ConnectionError("closed"))
@@ -138,6 +167,7 @@ class Amqp091Transport(Transport):
             content_type=message.content_type,
             message_id=message.attributes.get("id"),
             type=message.topic,
+            timestamp=_timestamp(message.attributes.get("time")),
             delivery_mode=DeliveryMode.PERSISTENT,
         )
         await self._confirm(
@@ -305,6 +335,7 @@ class _Delivery(Delivery):
             content_type=self.content_type,
             message_id=self._message.message_id,
             type=self._message.type,
+            timestamp=self._message.timestamp,
             delivery_mode=DeliveryMode.PERSISTENT,
         )
 
