@@ -125,6 +125,7 @@ class Engine:
         self._error: BaseException | None = None
         self._ended = False
         self._closing = False
+        self._kicked = False
 
     @property
     def ended(self) -> bool:
@@ -221,6 +222,17 @@ class Engine:
                 self._collector.pop()
         self._flush()
 
+    def _kick(self) -> None:
+        """Process and write once at the end of this loop iteration: many sends or
+        settlements made in one iteration go out in one write."""
+        if not self._kicked and not self._ended:
+            self._kicked = True
+            asyncio.get_running_loop().call_soon(self._run_kick)
+
+    def _run_kick(self) -> None:
+        self._kicked = False
+        self._process()
+
     def _flush(self) -> None:
         writer = self._writer
         if writer is None or self._ended:
@@ -311,13 +323,14 @@ class Engine:
         links += [d.link for d in self._unsettled]
         links += [f.result() for f in self._senders.values() if f.done() and not f.exception()]
         for link in {lk for lk in links if lk.session == session}:
-            self._link_ended(link, reason)
+            # No detach frames: the broker forgot the session's links with the session.
+            self._link_ended(link, reason, detach=False)
         if session == self._session:
             self._session = None
         with contextlib.suppress(proton.ProtonException):
             session.close()
 
-    def _link_ended(self, link: proton.Link, reason: str) -> None:
+    def _link_ended(self, link: proton.Link, reason: str, *, detach: bool = True) -> None:
         error = LinkDetached(f"link to {link.target.address or link.source.address}: {reason}")
         future = self._attaching.pop(link, None)
         if future is not None and not future.done():
@@ -338,8 +351,9 @@ class Engine:
             state = self._receivers.pop(link, None)
             if state is not None and future is None and not self._closing:
                 state.on_closed(error)
-        with contextlib.suppress(proton.ProtonException):
-            link.close()
+        if detach:
+            with contextlib.suppress(proton.ProtonException):
+                link.close()
 
     def _on_delivery(self, event: Event) -> None:
         delivery = event.delivery
@@ -433,7 +447,7 @@ class Engine:
         self._unsettled[delivery] = waiter
         link.send(message.encode())
         link.advance()
-        self._process()
+        self._kick()
         try:
             return await asyncio.wait_for(asyncio.shield(waiter), timeout)
         except TimeoutError:
@@ -476,7 +490,7 @@ class Engine:
         link = delivery.link
         if credit and link.state & proton.Endpoint.LOCAL_ACTIVE:
             link.flow(credit)
-        self._process()
+        self._kick()
 
     def stop_link(self, link: proton.Link) -> None:
         """Ask for no more deliveries on ``link`` (credit drained); it stays attached."""
@@ -488,9 +502,10 @@ class Engine:
         """Detach ``link`` (unsettled deliveries on it return to the queue)."""
         self._receivers.pop(link, None)
         if not self._ended and link.state & proton.Endpoint.LOCAL_ACTIVE:
+            # The link's session stays open until the connection closes: ending it and opening
+            # another at once reuses its channel number, which RabbitMQ's plugin mixes up.
             link.close()
-            link.session.close()
-            self._process()
+            self._kick()
 
     # -- ending ------------------------------------------------------------------------------
 
