@@ -1,0 +1,59 @@
+"""Orders' wiring: inventory channel, application service, servicer, payment handlers."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+import grpc
+
+from services.common.bootstrap import Blueprint, Dispatcher, Wiring
+from services.orders.grpc_api import OrderServicer
+from services.orders.inventory_client import InventoryClient
+from services.orders.notifier import ChangeNotifier
+from services.orders.service import OrderService
+from services.orders.store import metadata
+from shop.inventory.v1 import inventory_pb2_grpc
+from shop.orders.v1 import orders_pb2, orders_pb2_grpc
+
+if TYPE_CHECKING:
+    from services.common.bootstrap import Context
+
+__all__ = ["BLUEPRINT"]
+
+
+async def wire(context: Context) -> Wiring:
+    channel = grpc.aio.insecure_channel(
+        context.settings.upstream("inventory"),
+        interceptors=context.telemetry.client_interceptors(),
+    )
+    orders = OrderService(
+        engine=context.engine,
+        broker=context.broker,
+        outbox=context.outbox,
+        relay=context.relay,
+        inbox=context.inbox,
+        inventory=InventoryClient(inventory_pb2_grpc.InventoryServiceStub(channel)),
+        notifier=ChangeNotifier(),
+    )
+    service = (
+        orders_pb2.DESCRIPTOR.services_by_name["OrderService"],
+        OrderServicer(orders),
+        orders_pb2_grpc.add_OrderServiceServicer_to_server,
+    )
+    handler = Dispatcher(
+        {
+            "shop.payments.v1.PaymentAuthorized": orders.payment_authorized,
+            "shop.payments.v1.PaymentDeclined": orders.payment_declined,
+        }
+    )
+    return Wiring(
+        services=[service],
+        handler=handler,
+        closers=[("inventory channel", partial(channel.close, None))],
+    )
+
+
+BLUEPRINT = Blueprint(
+    name="orders", grpc_port=50051, metadata=metadata, wire=wire, upstreams=("inventory",)
+)
