@@ -132,6 +132,7 @@ class Amqp091Transport(Transport):
             self._publisher = await self._connection.channel(
                 publisher_confirms=True, on_return_raises=True
             )
+            self._publisher.close_callbacks.add(self._on_channel_close)
             self._exchange = await self._publisher.declare_exchange(
                 self.exchange_name, ExchangeType.TOPIC, durable=True
             )
@@ -145,6 +146,13 @@ class Amqp091Transport(Transport):
 
     def _on_close(self, _sender: Any, exc: BaseException | None = None) -> None:
         self._connection_lost(None if self._closing else exc or ConnectionError("closed"))
+
+    def _on_channel_close(self, _channel: Any, exc: BaseException | None = None) -> None:
+        # A channel the broker closed (a channel error such as a deleted exchange or queue)
+        # leaves a connection that can no longer publish or consume: report it lost, so the
+        # supervisor reconnects, redeclares and resubscribes.
+        if not self._closing:
+            self._connection_lost(exc or ConnectionError("channel closed by the broker"))
 
     async def close(self) -> None:
         self._closing = True
@@ -265,6 +273,7 @@ class Amqp091Transport(Transport):
         if self._connection is None:
             raise BrokerConnectionError(f"{self.endpoint}: not connected")
         channel = await self._connection.channel(publisher_confirms=False)
+        channel.close_callbacks.add(self._on_channel_close)
         await channel.set_qos(prefetch_count=spec.prefetch)
         return channel
 

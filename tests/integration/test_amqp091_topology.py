@@ -277,3 +277,25 @@ async def test_transport_reports_connection_loss(url: str, request: pytest.Fixtu
     await closed_by_us.close()
     assert await asyncio.wait_for(closed_by_us.lost, 5) is None
     await closed_by_us.close()
+
+
+async def test_channel_closed_by_the_broker_recovers_through_reconnect(
+    url: str, make_broker: Callable[[str], Broker], event_type: str, uid: str
+) -> None:
+    """Deleting the exchange under a running broker closes the publishing channel with a
+    channel error; the next publish waits for the reconnect (which redeclares exchange and
+    bindings) and is delivered."""
+    received: list[str] = []
+
+    async def handler(event: Event) -> None:
+        received.append(event.id)
+
+    async with make_broker(url) as broker:
+        await broker.subscribe("billing", [event_type], handler)
+        connection = await aio_pika.connect(SHARED)
+        async with connection:
+            channel = await connection.channel()
+            await channel.exchange_delete(f"it{uid}.events")
+        sent = await broker.publish(event_type, {"seq": 1})
+        await _eventually(lambda: received == [sent.id])
+        assert broker.reconnects >= 1
