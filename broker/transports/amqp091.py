@@ -13,7 +13,6 @@ so many are in flight at once (pipelined), and a mandatory publish nobody is bou
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -29,10 +28,12 @@ from broker.errors import (
     UnroutableError,
 )
 from broker.transport import Consumer, Delivery, Transport
+from broker.transports._amqp091_delivery import AmqpConsumer, AmqpDelivery
+from broker.transports._amqp091_wire import timestamp, to_wire
 from broker.transports._tls import ssl_context
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
     from aio_pika.abc import (
         AbstractChannel,
@@ -46,35 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TRANSPORT", "Amqp091Transport"]
 
-CE_PREFIX = "cloudEvents:"
 _QUEUE_TYPES = {"quorum", "classic"}
-
-
-def to_wire(attributes: Mapping[str, str], headers: Mapping[str, str]) -> dict[str, Any]:
-    """CloudEvents attributes under the AMQP binding's ``cloudEvents:`` prefix, plus headers."""
-    wire: dict[str, Any] = {CE_PREFIX + k: v for k, v in attributes.items()}
-    wire.update(headers)
-    return wire
-
-
-def _timestamp(time: str | None) -> datetime | None:
-    """The AMQP ``timestamp`` property from the CloudEvents ``time`` attribute."""
-    try:
-        return datetime.fromisoformat(time) if time else None
-    except ValueError:
-        return None
-
-
-def from_wire(raw: Mapping[str, Any] | None) -> tuple[dict[str, str], dict[str, str]]:
-    attributes: dict[str, str] = {}
-    headers: dict[str, str] = {}
-    for key, value in (raw or {}).items():
-        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-        if key.startswith(CE_PREFIX):
-            attributes[key[len(CE_PREFIX) :]] = text
-        else:
-            headers[key] = text
-    return attributes, headers
 
 
 class Amqp091Transport(Transport):
@@ -175,7 +148,7 @@ class Amqp091Transport(Transport):
             content_type=message.content_type,
             message_id=message.attributes.get("id"),
             type=message.topic,
-            timestamp=_timestamp(message.attributes.get("time")),
+            timestamp=timestamp(message.attributes.get("time")),
             delivery_mode=DeliveryMode.PERSISTENT,
         )
         await self._confirm(
@@ -287,95 +260,10 @@ class Amqp091Transport(Transport):
         home: str,
     ) -> Consumer:
         async def deliver(message: AbstractIncomingMessage) -> None:
-            on_delivery(_Delivery(self, message, spec, home=home))
+            on_delivery(AmqpDelivery(self, message, spec, home=home))
 
         tag = await queue.consume(deliver, no_ack=False)
-        return _Consumer(channel, queue, tag)
-
-
-class _Consumer(Consumer):
-    def __init__(self, channel: AbstractChannel, queue: AbstractQueue, tag: str) -> None:
-        self._channel = channel
-        self._queue = queue
-        self._tag = tag
-        self._cancelled = False
-
-    async def cancel(self) -> None:
-        if self._cancelled or self._channel.is_closed:
-            self._cancelled = True
-            return
-        self._cancelled = True
-        await self._queue.cancel(self._tag)
-        # The channel stays open until its deliveries are settled; closing it now would
-        # return them to the queue. It closes with the connection.
-
-
-class _Delivery(Delivery):
-    def __init__(
-        self,
-        transport: Amqp091Transport,
-        message: AbstractIncomingMessage,
-        spec: SubscriptionSpec,
-        *,
-        home: str,
-    ) -> None:
-        self._transport = transport
-        self._message = message
-        self._spec = spec
-        self._home = home
-        self._settled = False
-        self.body = message.body
-        self.attributes, self.headers = from_wire(message.headers)
-        self.content_type = message.content_type
-        self.topic = message.routing_key or ""
-        self.redelivered = bool(message.redelivered)
-
-    def _settle(self) -> bool:
-        """True the first time: a delivery is settled once, later calls do nothing."""
-        if self._settled:
-            return False
-        self._settled = True
-        return True
-
-    def _copy(self, headers: Mapping[str, str]) -> Message:
-        return Message(
-            self.body,
-            headers=to_wire(self.attributes, headers),
-            content_type=self.content_type,
-            message_id=self._message.message_id,
-            type=self._message.type,
-            timestamp=self._message.timestamp,
-            delivery_mode=DeliveryMode.PERSISTENT,
-        )
-
-    async def ack(self) -> None:
-        if self._settle():
-            await self._message.ack()
-
-    async def release(self) -> None:
-        if self._settle():
-            await self._message.nack(requeue=True)
-
-    async def retry(self, delay: float, headers: Mapping[str, str]) -> None:
-        if not self._settle():
-            return
-        if self._home:
-            target = self._home
-            delays = sorted(self._spec.retry_delays)
-            if delay > 0 and delays:
-                chosen = next((d for d in delays if d >= delay), delays[-1])
-                target = naming.rabbit_retry_queue(self._spec.group, chosen, self._transport.prefix)
-            await self._transport.send_to_queue(target, self._copy(headers))
-        await self._message.ack()
-
-    async def dead_letter(self, headers: Mapping[str, str]) -> None:
-        if not self._settle():
-            return
-        if self._home:
-            merged = {**self.headers, **headers}
-            dlq = naming.rabbit_dead_letter_queue(self._spec.group, self._transport.prefix)
-            await self._transport.send_to_queue(dlq, self._copy(merged))
-        await self._message.ack()
+        return AmqpConsumer(channel, queue, tag)
 
 
 TRANSPORT = Amqp091Transport

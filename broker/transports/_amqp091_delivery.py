@@ -1,0 +1,111 @@
+"""AMQP 0-9-1 consumers and deliveries: settle once; retry and dead-letter by confirmed copy."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aio_pika import DeliveryMode, Message
+
+from broker import naming
+from broker.transport import Consumer, Delivery
+from broker.transports._amqp091_wire import from_wire, to_wire
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+
+    from broker.transport import SubscriptionSpec
+    from broker.transports.amqp091 import Amqp091Transport
+
+__all__ = ["AmqpConsumer", "AmqpDelivery"]
+
+
+class AmqpConsumer(Consumer):
+    """A basic.consume on its own channel."""
+
+    def __init__(self, channel: AbstractChannel, queue: AbstractQueue, tag: str) -> None:
+        self._channel = channel
+        self._queue = queue
+        self._tag = tag
+        self._cancelled = False
+
+    async def cancel(self) -> None:
+        if self._cancelled or self._channel.is_closed:
+            self._cancelled = True
+            return
+        self._cancelled = True
+        await self._queue.cancel(self._tag)
+        # The channel stays open until its deliveries are settled; closing it now would
+        # return them to the queue. It closes with the connection.
+
+
+class AmqpDelivery(Delivery):
+    """One basic.deliver. ``home`` is the queue a retried copy returns to (the group queue);
+    empty for a temporary subscription, where retry and dead-letter just ack."""
+
+    def __init__(
+        self,
+        transport: Amqp091Transport,
+        message: AbstractIncomingMessage,
+        spec: SubscriptionSpec,
+        *,
+        home: str,
+    ) -> None:
+        self._transport = transport
+        self._message = message
+        self._spec = spec
+        self._home = home
+        self._settled = False
+        self.body = message.body
+        self.attributes, self.headers = from_wire(message.headers)
+        self.content_type = message.content_type
+        self.topic = message.routing_key or ""
+        self.redelivered = bool(message.redelivered)
+
+    def _settle(self) -> bool:
+        """True the first time: a delivery is settled once, later calls do nothing."""
+        if self._settled:
+            return False
+        self._settled = True
+        return True
+
+    def _copy(self, headers: Mapping[str, str]) -> Message:
+        return Message(
+            self.body,
+            headers=to_wire(self.attributes, headers),
+            content_type=self.content_type,
+            message_id=self._message.message_id,
+            type=self._message.type,
+            timestamp=self._message.timestamp,
+            delivery_mode=DeliveryMode.PERSISTENT,
+        )
+
+    async def ack(self) -> None:
+        if self._settle():
+            await self._message.ack()
+
+    async def release(self) -> None:
+        if self._settle():
+            await self._message.nack(requeue=True)
+
+    async def retry(self, delay: float, headers: Mapping[str, str]) -> None:
+        if not self._settle():
+            return
+        if self._home:
+            target = self._home
+            delays = sorted(self._spec.retry_delays)
+            if delay > 0 and delays:
+                chosen = next((d for d in delays if d >= delay), delays[-1])
+                target = naming.rabbit_retry_queue(self._spec.group, chosen, self._transport.prefix)
+            await self._transport.send_to_queue(target, self._copy(headers))
+        await self._message.ack()
+
+    async def dead_letter(self, headers: Mapping[str, str]) -> None:
+        if not self._settle():
+            return
+        if self._home:
+            merged = {**self.headers, **headers}
+            dlq = naming.rabbit_dead_letter_queue(self._spec.group, self._transport.prefix)
+            await self._transport.send_to_queue(dlq, self._copy(merged))
+        await self._message.ack()
