@@ -90,7 +90,6 @@ def environment(process: Process, broker_url: str, var: Path) -> dict[str, str]:
         {
             "SERVICE_NAME": process.name,
             "GRPC_PORT": str(process.port),
-            "HTTP_PORT": str(process.port),
             "METRICS_PORT": str(process.metrics_port),
             "BROKER_URL": broker_url,
             "DATABASE_URL": f"sqlite+aiosqlite:///{var / 'data' / (process.name + '.db')}",
@@ -98,9 +97,17 @@ def environment(process: Process, broker_url: str, var: Path) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
         }
     )
+    upstreams = []
     for other in PROCESSES:
         if not other.http:
             env[f"{other.name.upper()}_ADDR"] = f"127.0.0.1:{other.port}"
+            upstreams.append(f"{other.name}=127.0.0.1:{other.port}")
+    if process.http:
+        env.setdefault("GATEWAY_HOST", "127.0.0.1")
+        env["GATEWAY_PORT"] = str(process.port)
+        env["GATEWAY_UPSTREAMS"] = ",".join(upstreams)
+        if (ROOT / "web" / "index.html").is_file():
+            env.setdefault("GATEWAY_STATIC_DIR", str(ROOT / "web"))
     env.update(process.env)
     return env
 
