@@ -285,3 +285,25 @@ async def _eventually(predicate: Callable[[], bool], timeout: float = 2.0) -> No
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.001)
+
+
+async def test_dead_letters_can_be_replayed_to_the_group(
+    broker: Broker, hub: InMemoryBroker, event_type: str
+) -> None:
+    """A dead-lettered message consumed from the DLQ and retried is handled again by its group."""
+    calls, handler = failing(1, lambda: DeadLetter("bad the first time"))
+    await broker.subscribe("billing", [event_type], handler)  # type: ignore[arg-type]
+    sent = await broker.publish(event_type, {"seq": 1})
+    await hub.wait_idle()
+    assert len(hub.dead_letters("billing")) == 1
+
+    replayed: list[Delivery] = []
+    spec = SubscriptionSpec(group="billing", topics=(event_type,))
+    await broker.transport.consume_dead_letters(spec, replayed.append)
+    await _eventually(lambda: len(replayed) == 1)
+    assert replayed[0].headers["x-error-type"] == "DeadLetter"
+    await replayed[0].retry(0, {})
+    await hub.wait_idle()
+
+    assert [e.id for e in calls] == [sent.id, sent.id]
+    assert hub.dead_letters("billing") == []
