@@ -37,7 +37,7 @@ __all__ = [
 BUSY_TIMEOUT_MS = 30_000
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
     """An engine for ``url`` (``sqlite+aiosqlite://`` or ``postgresql+asyncpg://``)."""
     if url.startswith("sqlite"):
         return _sqlite_engine(url)

@@ -9,10 +9,11 @@ import grpc
 
 from services.common.bootstrap import Blueprint, Dispatcher, Wiring
 from services.orders.grpc_api import OrderServicer
-from services.orders.inventory_client import InventoryClient
+from services.orders.inventory_client import RESERVE_DEADLINE, InventoryClient
 from services.orders.notifier import ChangeNotifier
 from services.orders.service import OrderService
 from services.orders.store import metadata
+from services.runtime import Env
 from shop.inventory.v1 import inventory_pb2_grpc
 from shop.orders.v1 import orders_pb2, orders_pb2_grpc
 
@@ -33,7 +34,11 @@ async def wire(context: Context) -> Wiring:
         outbox=context.outbox,
         relay=context.relay,
         inbox=context.inbox,
-        inventory=InventoryClient(inventory_pb2_grpc.InventoryServiceStub(channel)),
+        inventory=InventoryClient(
+            inventory_pb2_grpc.InventoryServiceStub(channel),
+            # Seconds each inventory call may take (ReserveStock/ReleaseStock deadline).
+            deadline=Env().seconds("INVENTORY_DEADLINE", RESERVE_DEADLINE),
+        ),
         notifier=ChangeNotifier(),
     )
     service = (

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 __all__ = ["InventoryClient", "ReservedLine"]
 
 RESERVE_DEADLINE = 5.0
-RELEASE_DEADLINE = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +31,9 @@ class ReservedLine:
 class InventoryClient:
     """Wraps an InventoryService stub."""
 
-    def __init__(self, stub: Any) -> None:
+    def __init__(self, stub: Any, *, deadline: float = RESERVE_DEADLINE) -> None:
         self._stub = stub
+        self._deadline = deadline
 
     async def reserve(self, order_id: str, lines: Iterable[tuple[str, int]]) -> list[ReservedLine]:
         """Reserve every line; FailedPrecondition (one violation per short SKU) if stock is
@@ -43,7 +43,7 @@ class InventoryClient:
             lines=[common_pb2.ItemQuantity(sku=sku, quantity=q) for sku, q in lines],
         )
         try:
-            reply = await self._stub.ReserveStock(request, timeout=RESERVE_DEADLINE)
+            reply = await self._stub.ReserveStock(request, timeout=self._deadline)
         except grpc.aio.AioRpcError as exc:
             raise _domain_error(exc) from exc
         return [
@@ -58,7 +58,7 @@ class InventoryClient:
         fine)."""
         request = inventory_pb2.ReleaseStockRequest(order_id=order_id, reason=reason[:256])
         try:
-            await self._stub.ReleaseStock(request, timeout=RELEASE_DEADLINE)
+            await self._stub.ReleaseStock(request, timeout=self._deadline)
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 return

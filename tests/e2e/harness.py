@@ -120,6 +120,8 @@ async def cluster(
                         "ORDERS_ADDR": f"127.0.0.1:{ports['orders']}",
                         "LOG_LEVEL": "warning",
                         "SHUTDOWN_GRACE": "5",
+                        # 200 reservations at once on 2 cores queue on a few hot rows.
+                        "INVENTORY_DEADLINE": "30",
                         "PYTHONUNBUFFERED": "1",
                         **extra_env,
                     }
