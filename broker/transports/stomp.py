@@ -193,6 +193,7 @@ class _Consumer(Consumer):
         self.in_flight: set[_Delivery] = set()
         self._drained = asyncio.Event()
         self._drained.set()
+        self._unsubscribing: asyncio.Task[None] | None = None
 
     def handed_out(self, delivery: _Delivery) -> None:
         self.in_flight.add(delivery)
@@ -204,13 +205,26 @@ class _Consumer(Consumer):
             self._drained.set()
 
     async def cancel(self) -> None:
-        """Pause, wait until handed-out deliveries are settled, then UNSUBSCRIBE.
+        """Stop handing out deliveries now; UNSUBSCRIBE once the handed-out ones are settled.
 
         An UNSUBSCRIBE makes ActiveMQ take back every unacknowledged message of the
-        subscription, so sending it while handlers still run would undo their acks."""
+        subscription, so sending it while handlers still run would undo their acks; and a
+        released delivery (left unacknowledged on purpose) returns to the queue then."""
+        if self.paused:
+            return
         self.paused = True
+        if self.in_flight:
+            self._unsubscribing = asyncio.get_running_loop().create_task(self._unsubscribe_later())
+        else:
+            await self._unsubscribe()
+
+    async def _unsubscribe_later(self) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._drained.wait(), _DRAIN_LIMIT)
+        with contextlib.suppress(Exception):  # the connection may be gone by then: fine
+            await self._unsubscribe()
+
+    async def _unsubscribe(self) -> None:
         ids, self.ids = self.ids, []
         for subscription in ids:
             await self._client.unsubscribe(subscription)
