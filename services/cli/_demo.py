@@ -137,7 +137,7 @@ async def _run_plan(client: httpx.AsyncClient, plan: Plan, timeout: float) -> bo
         for step in steps[seen:]:
             detail = f" - {step['detail']}" if step.get("detail") else ""
             print(
-                f"      {step.get('time', '')[11:23]}  {step['name']}: "
+                f"  {plan.label:<14} {step.get('time', '')[11:23]}  {step['name']}: "
                 f"{step.get('outcome', '').removeprefix('STEP_OUTCOME_')}{detail}"
             )
         seen = len(steps)
