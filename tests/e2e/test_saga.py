@@ -24,9 +24,23 @@ from shop.orders.v1 import orders_pb2
 from shop.payments.v1 import payments_pb2
 from tests.e2e.harness import cluster
 from tests.e2e.support import RABBIT, status_details
+from tests.support.activemq_instance import private_activemq
 from tests.support.databases import DATABASES
 
-BROKERS = [RABBIT]
+BROKERS = ["rabbitmq", "activemq"]
+"""RabbitMQ: the shared node, isolated per run by exchange and queue prefix. ActiveMQ (STOMP):
+a private instance per run, since virtual topic names come from the event types alone."""
+
+
+@pytest.fixture
+async def broker_url(request, tmp_path):
+    if request.param == "rabbitmq":
+        yield RABBIT
+        return
+    async with private_activemq(tmp_path / "activemq") as instance:
+        yield instance.url
+
+
 STOCK = {"IN-0": 80, "IN-1": 80, "IN-2": 80, "IN-3": 80, "SCARCE": 10}
 ORDERS = 200
 CONFIRMED = orders_pb2.ORDER_STATUS_CONFIRMED
@@ -196,7 +210,7 @@ async def _run_saga(shop, *, duplicate):
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("broker_url", BROKERS)
+@pytest.mark.parametrize("broker_url", BROKERS, indirect=True)
 @pytest.mark.parametrize("kind", DATABASES)
 async def test_two_hundred_orders_reach_terminal_states_with_stock_conserved(
     kind, broker_url, tmp_path
@@ -209,7 +223,7 @@ async def test_two_hundred_orders_reach_terminal_states_with_stock_conserved(
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("broker_url", BROKERS)
+@pytest.mark.parametrize("broker_url", BROKERS, indirect=True)
 @pytest.mark.parametrize("kind", DATABASES)
 async def test_every_event_delivered_twice_has_no_second_effect(kind, broker_url, tmp_path):
     """With every event re-published under its own id, the same totals hold: no double
