@@ -189,7 +189,7 @@ async def _run(args: argparse.Namespace) -> int:
             exited.cancel()
             waiting.result()
             print(f" ready in {time.monotonic() - started:.1f}s", flush=True)
-        _summary(broker_url)
+        _summary(broker_url, var)
         watchers = [asyncio.create_task(c.wait()) for _, c in children]
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait({stopper, *watchers}, return_when=asyncio.FIRST_COMPLETED)
@@ -230,7 +230,7 @@ async def _shutdown(children: list[tuple[Process, asyncio.subprocess.Process]]) 
         loop.remove_signal_handler(signal.SIGINT)
 
 
-def _summary(broker_url: str) -> None:
+def _summary(broker_url: str, var: Path) -> None:
     print(flush=True)
     print("shop is up:")
     print("  REST gateway   http://localhost:8080   (OpenAPI: /openapi.json, docs: /docs)")
@@ -241,7 +241,7 @@ def _summary(broker_url: str) -> None:
                 f"metrics http://127.0.0.1:{process.metrics_port}/metrics"
             )
     print(f"  broker         {broker_url}")
-    print("  logs           var/log/<name>.log   events: shopmq events tail")
+    print(f"  logs           {var}/log/<name>.log   events: shopmq events tail")
     print("Ctrl-C stops everything.", flush=True)
 
 
