@@ -299,3 +299,28 @@ async def test_channel_closed_by_the_broker_recovers_through_reconnect(
         sent = await broker.publish(event_type, {"seq": 1})
         await _eventually(lambda: received == [sent.id])
         assert broker.reconnects >= 1
+
+
+async def test_queue_of_another_type_is_a_configuration_error(
+    url: str, make_broker: Callable[[str], Broker], event_type: str, uid: str
+) -> None:
+    """Subscribing where the group queue exists as a classic queue fails with a clear error;
+    the connection stays up and keeps publishing (no reconnect loop)."""
+    connection = await aio_pika.connect(SHARED)
+    async with connection:
+        channel = await connection.channel()
+        await channel.declare_queue(
+            f"it{uid}.billing", durable=True, arguments={"x-queue-type": "classic"}
+        )
+
+    async def handler(_event: Event) -> None:
+        return None
+
+    async with make_broker(url) as broker:
+        with pytest.raises(ConfigurationError, match="queue_type"):
+            await broker.subscribe("billing", [event_type], handler)
+        await broker.subscribe("other", [event_type], handler)
+        await broker.publish(event_type, {"seq": 1})
+        await asyncio.sleep(0.2)
+        assert broker.connected
+        assert broker.reconnects == 0
