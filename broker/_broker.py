@@ -328,7 +328,13 @@ class Broker:
         )
         self._subscriptions.append(subscription)
         if self._connected.is_set():
-            await subscription.attach(self.transport)
+            try:
+                await subscription.attach(self.transport)
+            except BaseException:
+                # A subscription the broker refused (e.g. a queue of another type) must not be
+                # retried by every later reconnect: the caller got the error.
+                self._subscriptions.remove(subscription)
+                raise
         return subscription
 
     def queue_names(self, group: str, topics: Iterable[str]) -> dict[str, str]:

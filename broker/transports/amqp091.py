@@ -13,6 +13,7 @@ so many are in flight at once (pipelined), and a mandatory publish nobody is bou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -33,7 +34,7 @@ from broker.transports._amqp091_wire import timestamp, to_wire
 from broker.transports._tls import ssl_context
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import AsyncIterator, Callable
 
     from aio_pika.abc import (
         AbstractChannel,
@@ -228,32 +229,52 @@ class Amqp091Transport(Transport):
         self, spec: SubscriptionSpec, on_delivery: Callable[[Delivery], None]
     ) -> Consumer:
         channel = await self._consumer_channel(spec)
-        if spec.durable:
-            queue = await self._declare(channel, spec)
-            home = queue.name
-        else:
-            queue = await channel.declare_queue("", exclusive=True, auto_delete=True)
-            exchange = await channel.declare_exchange(
-                self.exchange_name, ExchangeType.TOPIC, durable=True
-            )
-            for pattern in spec.topics:
-                await queue.bind(exchange, routing_key=naming.validate_pattern(pattern))
-            home = ""
-        return await self._consume(channel, queue, spec, on_delivery, home=home)
+        async with self._setting_up(channel, spec):
+            if spec.durable:
+                queue = await self._declare(channel, spec)
+                home = queue.name
+            else:
+                queue = await channel.declare_queue("", exclusive=True, auto_delete=True)
+                exchange = await channel.declare_exchange(
+                    self.exchange_name, ExchangeType.TOPIC, durable=True
+                )
+                for pattern in spec.topics:
+                    await queue.bind(exchange, routing_key=naming.validate_pattern(pattern))
+                home = ""
+            return await self._consume(channel, queue, spec, on_delivery, home=home)
 
     async def consume_dead_letters(
         self, spec: SubscriptionSpec, on_delivery: Callable[[Delivery], None]
     ) -> Consumer:
         channel = await self._consumer_channel(spec)
-        group_queue = await self._declare(channel, spec)
-        dlq = await channel.get_queue(self.queue_names(spec)["dead_letter"], ensure=False)
-        return await self._consume(channel, dlq, spec, on_delivery, home=group_queue.name)
+        async with self._setting_up(channel, spec):
+            group_queue = await self._declare(channel, spec)
+            dlq = await channel.get_queue(self.queue_names(spec)["dead_letter"], ensure=False)
+            return await self._consume(channel, dlq, spec, on_delivery, home=group_queue.name)
+
+    @contextlib.asynccontextmanager
+    async def _setting_up(
+        self, channel: AbstractChannel, spec: SubscriptionSpec
+    ) -> AsyncIterator[None]:
+        """Close the channel if setting up a subscription fails; a queue that exists with other
+        arguments (another queue type) is a configuration error, not a lost connection."""
+        try:
+            yield
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                await channel.close()
+            if isinstance(exc, aiormq.exceptions.ChannelPreconditionFailed):
+                raise ConfigurationError(
+                    f"group {spec.group!r}: a queue exists with other arguments than "
+                    f"queue_type={self.queue_type} declares ({exc}); delete it or change the "
+                    "queue_type option"
+                ) from exc
+            raise
 
     async def _consumer_channel(self, spec: SubscriptionSpec) -> AbstractChannel:
         if self._connection is None:
             raise BrokerConnectionError(f"{self.endpoint}: not connected")
         channel = await self._connection.channel(publisher_confirms=False)
-        channel.close_callbacks.add(self._on_channel_close)
         await channel.set_qos(prefetch_count=spec.prefetch)
         return channel
 
@@ -270,6 +291,8 @@ class Amqp091Transport(Transport):
             on_delivery(AmqpDelivery(self, message, spec, home=home))
 
         tag = await queue.consume(deliver, no_ack=False)
+        # From here on a channel the broker closes means a dead subscription: reconnect.
+        channel.close_callbacks.add(self._on_channel_close)
         return AmqpConsumer(channel, queue, tag)
 
 

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from broker import ATTEMPT_HEADER, Broker, DeadLetter, RetryPolicy, SchemaRegistry, UnroutableError
+from broker import (
+    ATTEMPT_HEADER,
+    Broker,
+    ConfigurationError,
+    DeadLetter,
+    RetryPolicy,
+    SchemaRegistry,
+    UnroutableError,
+)
 from broker.testing import InMemoryBroker, StoredMessage
 from broker.transport import Delivery, SubscriptionSpec, TransportOptions
 from broker.url import BrokerURL
@@ -307,3 +315,19 @@ async def test_dead_letters_can_be_replayed_to_the_group(
 
     assert [e.id for e in calls] == [sent.id, sent.id]
     assert hub.dead_letters("billing") == []
+
+
+async def test_refused_subscription_is_not_retried_on_reconnect(
+    broker: Broker, hub: InMemoryBroker, event_type: str
+) -> None:
+    """A subscribe the transport refused raises once and is forgotten: a later reconnect
+    resubscribes only the groups that were accepted."""
+    _calls, handler = failing(0, lambda: RuntimeError("unused"))
+    with pytest.raises(ConfigurationError):
+        await broker.subscribe("bad", ["orders.#x"], handler)  # type: ignore[arg-type]
+    await broker.subscribe("good", [event_type], handler)  # type: ignore[arg-type]
+    hub.drop_connections()
+    await _eventually(lambda: broker.reconnects == 1 and broker.connected)
+    await asyncio.sleep(0.05)
+    assert broker.reconnects == 1
+    await broker.publish(event_type, {"seq": 1})
