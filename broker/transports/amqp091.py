@@ -170,9 +170,16 @@ class Amqp091Transport(Transport):
         """Publish a copy straight into ``queue`` (retry, dead-letter, replay), confirmed."""
         if self._default_exchange is None:
             raise BrokerConnectionError(f"{self.endpoint}: not connected")
-        await self._confirm(
-            self._default_exchange.publish(message, routing_key=queue, timeout=timeout), queue
-        )
+        try:
+            await self._confirm(
+                self._default_exchange.publish(message, routing_key=queue, timeout=timeout), queue
+            )
+        except PublishError as exc:
+            # The copy is not confirmed, so the original stays unacknowledged and would hold a
+            # prefetch slot for good. Reconnecting redeclares the group's retry and dead-letter
+            # queues (in case they were deleted) and redelivers the original.
+            self._connection_lost(exc)
+            raise
 
     async def _confirm(self, publishing: Any, what: str) -> None:
         try:

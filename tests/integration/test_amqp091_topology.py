@@ -324,3 +324,28 @@ async def test_queue_of_another_type_is_a_configuration_error(
         await asyncio.sleep(0.2)
         assert broker.connected
         assert broker.reconnects == 0
+
+
+async def test_retry_queue_deleted_under_a_consumer_heals_through_reconnect(
+    url: str, make_broker: Callable[[str], Broker], event_type: str, uid: str
+) -> None:
+    """When the retry copy cannot be placed (its queue was deleted), the original is not lost
+    or stuck: the transport reconnects, redeclares the queue, and the event is handled."""
+    calls: list[str] = []
+
+    async def flaky(event: Event) -> None:
+        calls.append(event.id)
+        if len(calls) == 1:
+            raise RuntimeError("first attempt fails")
+
+    async with make_broker(url) as broker:
+        await broker.subscribe("billing", [event_type], flaky, retry=RETRY)
+        connection = await aio_pika.connect(SHARED)
+        async with connection:
+            channel = await connection.channel()
+            await channel.queue_delete(f"it{uid}.billing.retry.50")
+        sent = await broker.publish(event_type, {"seq": 1})
+        await _eventually(lambda: len(calls) == 2)
+        assert calls == [sent.id, sent.id]
+        assert broker.reconnects >= 1
+    assert f"it{uid}.billing.retry.50" in {q["name"] for q in _queues(f"it{uid}")}
