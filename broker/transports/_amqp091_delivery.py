@@ -60,7 +60,10 @@ class AmqpDelivery(Delivery):
         self.body = message.body
         self.attributes, self.headers = from_wire(message.headers)
         self.content_type = message.content_type
-        self.topic = message.routing_key or ""
+        # A retried or replayed copy comes through the default exchange with the queue name as
+        # routing key; its topic is the event type the original was published under.
+        routed = message.routing_key or ""
+        self.topic = routed if message.exchange else (message.type or routed)
         self.redelivered = bool(message.redelivered)
 
     def _settle(self) -> bool:

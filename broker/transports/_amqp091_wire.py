@@ -11,6 +11,9 @@ if TYPE_CHECKING:
 __all__ = ["CE_PREFIX", "from_wire", "timestamp", "to_wire"]
 
 CE_PREFIX = "cloudEvents:"
+_BROKER_HEADERS = ("x-death", "x-first-death-", "x-last-death-", "x-delivery-count")
+"""RabbitMQ's own bookkeeping (dead-lettering through retry queues, quorum redeliveries):
+not event headers, and not to be copied onto retried or dead-lettered copies."""
 
 
 def to_wire(attributes: Mapping[str, str], headers: Mapping[str, str]) -> dict[str, Any]:
@@ -33,6 +36,8 @@ def from_wire(raw: Mapping[str, Any] | None) -> tuple[dict[str, str], dict[str, 
     attributes: dict[str, str] = {}
     headers: dict[str, str] = {}
     for key, value in (raw or {}).items():
+        if key.startswith(_BROKER_HEADERS):
+            continue
         text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
         if key.startswith(CE_PREFIX):
             attributes[key[len(CE_PREFIX) :]] = text

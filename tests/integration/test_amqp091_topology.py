@@ -14,7 +14,7 @@ import aio_pika
 import pytest
 
 from broker import Broker, BrokerConnectionError, ConfigurationError, RetryPolicy, SchemaRegistry
-from broker.transport import TransportOptions
+from broker.transport import Delivery, OutgoingMessage, SubscriptionSpec, TransportOptions
 from broker.transports.amqp091 import Amqp091Transport
 from broker.url import BrokerURL
 
@@ -349,3 +349,34 @@ async def test_retry_queue_deleted_under_a_consumer_heals_through_reconnect(
         assert calls == [sent.id, sent.id]
         assert broker.reconnects >= 1
     assert f"it{uid}.billing.retry.50" in {q["name"] for q in _queues(f"it{uid}")}
+
+
+async def test_retried_copy_keeps_its_topic(url: str, event_type: str) -> None:
+    """A copy back from a retry queue (default exchange, queue name as routing key) still
+    reports the event type as its topic, and carries the replaced headers."""
+    parsed = BrokerURL.parse(url)
+    transport = Amqp091Transport(parsed, parsed.endpoints[0], TransportOptions("retry-topic"))
+    await transport.connect()
+    deliveries: list[Delivery] = []
+    try:
+        spec = SubscriptionSpec(group="billing", topics=(event_type,), retry_delays=(0.05,))
+        await transport.subscribe(spec, deliveries.append)
+        message = OutgoingMessage(
+            topic=event_type,
+            body=b"\x00body",
+            attributes={"id": "e-1", "type": event_type},
+            headers={"x-attempt": "1"},
+            content_type="application/avro",
+        )
+        await transport.publish(message, timeout=5)
+        await _eventually(lambda: len(deliveries) == 1)
+        await deliveries[0].retry(0.05, {"x-attempt": "2"})
+        await _eventually(lambda: len(deliveries) == 2)
+        again = deliveries[1]
+        await again.ack()
+        assert again.topic == event_type
+        assert again.headers == {"x-attempt": "2"}
+        assert again.attributes == {"id": "e-1", "type": event_type}
+        assert again.body == b"\x00body"
+    finally:
+        await transport.close()
