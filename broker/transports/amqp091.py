@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -84,7 +85,8 @@ class Amqp091Transport(Transport):
             "virtualhost": vhost,
             "timeout": self.options.connect_timeout,
             "client_properties": {"connection_name": self.options.connection_name},
-            "heartbeat": int(self.options.heartbeat),
+            # AMQP negotiates whole seconds; 0 turns heartbeats off, so never round down to it.
+            "heartbeat": math.ceil(self.options.heartbeat),
         }
         if self.url.username is None:
             # No credentials: aiormq would log in as guest/guest. Ask for certificate login
