@@ -99,7 +99,10 @@ class ServiceServer:
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> ServiceServer:
-        """A server bound to ``settings.grpc_address`` with the settings' shutdown grace."""
+        """A server bound to ``settings.grpc_address`` with the settings' shutdown grace and
+        largest received message (``GRPC_MAX_MESSAGE_BYTES``)."""
+        limit = ("grpc.max_receive_message_length", settings.grpc_max_message_bytes)
+        options.setdefault("options", (limit,))
         return cls(
             settings.service_name,
             address=settings.grpc_address,

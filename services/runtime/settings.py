@@ -18,6 +18,8 @@ variable                      meaning (default)
 ``LOG_LEVEL``                 debug, info, warning, error or critical (``info``)
 ``SHUTDOWN_GRACE``            seconds in-flight RPCs get to finish on SIGTERM (``10``)
 ``METRICS_PORT``              Prometheus port; unset or empty disables the endpoint
+``GRPC_MAX_MESSAGE_BYTES``    largest gRPC message received; bigger ones are refused with
+                              RESOURCE_EXHAUSTED (``4194304``, 4 MiB)
 ============================  ==========================================================
 """
 
@@ -154,6 +156,8 @@ class Settings:
     log_level: str = "info"
     shutdown_grace: float = 10.0
     metrics_port: int | None = None
+    grpc_max_message_bytes: int = 4 << 20
+    """``grpc.max_receive_message_length`` of the server: bounds the memory one call can take."""
 
     @classmethod
     def from_env(
@@ -182,6 +186,9 @@ class Settings:
             log_level=env.choice("LOG_LEVEL", LOG_LEVELS, "info"),
             shutdown_grace=env.seconds("SHUTDOWN_GRACE", 10.0),
             metrics_port=env.optional_int("METRICS_PORT", low=0, high=65535),
+            grpc_max_message_bytes=env.integer(
+                "GRPC_MAX_MESSAGE_BYTES", 4 << 20, low=1024, high=1 << 30
+            ),
         )
 
     @property
