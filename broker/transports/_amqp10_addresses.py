@@ -112,6 +112,17 @@ class Addresses:
         delay_ms = round(delay * 1000) if delay > 0 else None
         return self.replay(spec), delay_ms or None
 
+    def copy_targets(self, spec: SubscriptionSpec) -> list[str]:
+        """Queues a group's consumer sends copies to that it does not read itself: on RabbitMQ
+        the dead-letter queue and the TTL retry queues. The plugin accepts (and drops) a
+        message sent to a queue that does not exist, so the consumer watches these instead
+        (ActiveMQ creates a queue on first send, so there is nothing to watch)."""
+        if not self.rabbitmq:
+            return []
+        retries = [naming.rabbit_retry_queue(spec.group, d, self.prefix) for d in spec.retry_delays]
+        dead_letter = naming.rabbit_dead_letter_queue(spec.group, self.prefix)
+        return [self.queue(q) for q in (dead_letter, *dict.fromkeys(retries))]
+
     def tail_sources(self, spec: SubscriptionSpec, declared_queue: str | None = None) -> list[str]:
         """Sources of a temporary (non-durable) subscription: on RabbitMQ the queue declared
         for it; on ActiveMQ the virtual topics themselves (nothing is left behind)."""

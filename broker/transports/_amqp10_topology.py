@@ -4,8 +4,9 @@ RabbitMQ 3.x's AMQP 1.0 plugin can attach to existing queues and exchanges but c
 queue with arguments or bind one, so the exchange, each group's queue bound to its patterns,
 its dead-letter queue and its TTL retry queues are declared here through a short-lived aio-pika
 connection to the same node (RabbitMQ serves both protocols on one listener, so the same host,
-port, vhost, credentials and TLS settings). Names and arguments are exactly those of the AMQP
-0-9-1 transport (:mod:`broker.naming`), so both transports can share a group's queues.
+port, vhost, credentials and TLS settings), by the same code as the AMQP 0-9-1 transport
+(:mod:`._rabbit_topology`), so both transports declare the same names and arguments and can
+share a group's queues.
 """
 
 from __future__ import annotations
@@ -15,10 +16,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import aio_pika
 import aiormq
-from aio_pika import ExchangeType
 
 from broker import naming
 from broker.errors import BrokerConnectionError, ConfigurationError
+from broker.transports._rabbit_topology import (
+    QUEUE_TYPES,
+    declare_exchange,
+    declare_group,
+    queue_exists_differently,
+)
 from broker.transports._tls import ssl_context
 
 if TYPE_CHECKING:
@@ -29,9 +35,8 @@ if TYPE_CHECKING:
     from broker.transport import SubscriptionSpec
     from broker.url import BrokerURL, Endpoint
 
-__all__ = ["QUEUE_TYPES", "RabbitTopology"]
+__all__ = ["RabbitTopology"]
 
-QUEUE_TYPES = frozenset({"quorum", "classic"})
 _TAIL_EXPIRES_MS = 60_000
 _T = TypeVar("_T")
 
@@ -72,9 +77,7 @@ class RabbitTopology:
             connection = await aio_pika.connect(**kwargs)
             async with connection:
                 channel = await connection.channel(publisher_confirms=False)
-                exchange = await channel.declare_exchange(
-                    self.exchange, ExchangeType.TOPIC, durable=True
-                )
+                exchange = await declare_exchange(channel, self.exchange)
                 return await work(channel, exchange)
         except (OSError, aiormq.exceptions.AMQPError, TimeoutError) as exc:
             raise BrokerConnectionError(
@@ -92,30 +95,21 @@ class RabbitTopology:
     async def declare_group(self, spec: SubscriptionSpec) -> None:
         """The group's queue bound to its patterns, its dead-letter queue and retry queues."""
 
-        async def declare(channel: AbstractChannel, exchange: AbstractExchange) -> None:
-            group_queue = naming.rabbit_group_queue(spec.group, self.prefix)
-            typed: dict[str, Any] = {"x-queue-type": self.queue_type}
-            queue = await channel.declare_queue(group_queue, durable=True, arguments=typed)
-            for pattern in spec.topics:
-                await queue.bind(exchange, routing_key=naming.validate_pattern(pattern))
-            await channel.declare_queue(
-                naming.rabbit_dead_letter_queue(spec.group, self.prefix),
-                durable=True,
-                arguments=typed,
+        async def declare(channel: AbstractChannel, _exchange: AbstractExchange) -> None:
+            await declare_group(
+                channel,
+                spec,
+                exchange=self.exchange,
+                prefix=self.prefix,
+                queue_type=self.queue_type,
             )
-            for delay in spec.retry_delays:
-                await channel.declare_queue(
-                    naming.rabbit_retry_queue(spec.group, delay, self.prefix),
-                    durable=True,
-                    arguments={
-                        "x-queue-type": "classic",
-                        "x-message-ttl": max(1, round(delay * 1000)),
-                        "x-dead-letter-exchange": "",
-                        "x-dead-letter-routing-key": group_queue,
-                    },
-                )
 
-        await self._channel_call(declare)
+        try:
+            await self._channel_call(declare)
+        except BrokerConnectionError as exc:
+            if isinstance(exc.__cause__, aiormq.exceptions.ChannelPreconditionFailed):
+                raise queue_exists_differently(spec, self.queue_type, exc.__cause__) from exc
+            raise
 
     async def declare_tail(self, spec: SubscriptionSpec) -> str:
         """A temporary queue bound to the patterns: deleted when its consumer goes (or after a

@@ -20,7 +20,7 @@ from urllib.parse import unquote
 
 import aio_pika
 import aiormq
-from aio_pika import DeliveryMode, ExchangeType, Message
+from aio_pika import DeliveryMode, Message
 
 from broker import naming
 from broker.errors import (
@@ -32,6 +32,12 @@ from broker.errors import (
 from broker.transport import Consumer, Delivery, Transport
 from broker.transports._amqp091_delivery import AmqpConsumer, AmqpDelivery
 from broker.transports._amqp091_wire import timestamp, to_wire
+from broker.transports._rabbit_topology import (
+    QUEUE_TYPES,
+    declare_exchange,
+    declare_group,
+    queue_exists_differently,
+)
 from broker.transports._tls import ssl_context
 
 if TYPE_CHECKING:
@@ -48,8 +54,6 @@ if TYPE_CHECKING:
     from broker.transport import OutgoingMessage, SubscriptionSpec
 
 __all__ = ["TRANSPORT", "Amqp091Transport"]
-
-_QUEUE_TYPES = {"quorum", "classic"}
 
 
 class Amqp091Transport(Transport):
@@ -72,9 +76,9 @@ class Amqp091Transport(Transport):
     # -- connection --------------------------------------------------------------------------
 
     async def connect(self) -> None:
-        if self.queue_type not in _QUEUE_TYPES:
+        if self.queue_type not in QUEUE_TYPES:
             raise ConfigurationError(
-                f"queue_type={self.queue_type!r}: must be one of {sorted(_QUEUE_TYPES)}"
+                f"queue_type={self.queue_type!r}: must be one of {sorted(QUEUE_TYPES)}"
             )
         endpoint = self.endpoint
         # The URL path is the vhost, percent-encoded (``/%2F`` is ``/``); none means ``/``.
@@ -109,9 +113,7 @@ class Amqp091Transport(Transport):
                 publisher_confirms=True, on_return_raises=True
             )
             self._publisher.close_callbacks.add(self._on_channel_close)
-            await self._publisher.declare_exchange(
-                self.exchange_name, ExchangeType.TOPIC, durable=True
-            )
+            await declare_exchange(self._publisher, self.exchange_name)
             self._default_exchange = self._publisher.default_exchange
             self._wire = await self._publisher.get_underlay_channel()
         except (OSError, aiormq.exceptions.AMQPError, TimeoutError) as exc:
@@ -212,27 +214,13 @@ class Amqp091Transport(Transport):
 
     async def _declare(self, channel: AbstractChannel, spec: SubscriptionSpec) -> AbstractQueue:
         """The group's queue bound to its patterns, its DLQ and its retry queues."""
-        names = self.queue_names(spec)
-        exchange = await channel.declare_exchange(
-            self.exchange_name, ExchangeType.TOPIC, durable=True
+        return await declare_group(
+            channel,
+            spec,
+            exchange=self.exchange_name,
+            prefix=self.prefix,
+            queue_type=self.queue_type,
         )
-        typed: dict[str, Any] = {"x-queue-type": self.queue_type}
-        queue = await channel.declare_queue(names["queue"], durable=True, arguments=typed)
-        for pattern in spec.topics:
-            await queue.bind(exchange, routing_key=naming.validate_pattern(pattern))
-        await channel.declare_queue(names["dead_letter"], durable=True, arguments=typed)
-        for delay in spec.retry_delays:
-            await channel.declare_queue(
-                naming.rabbit_retry_queue(spec.group, delay, self.prefix),
-                durable=True,
-                arguments={
-                    "x-queue-type": "classic",
-                    "x-message-ttl": max(1, round(delay * 1000)),
-                    "x-dead-letter-exchange": "",
-                    "x-dead-letter-routing-key": names["queue"],
-                },
-            )
-        return queue
 
     async def subscribe(
         self, spec: SubscriptionSpec, on_delivery: Callable[[Delivery], None]
@@ -244,9 +232,7 @@ class Amqp091Transport(Transport):
                 home = queue.name
             else:
                 queue = await channel.declare_queue("", exclusive=True, auto_delete=True)
-                exchange = await channel.declare_exchange(
-                    self.exchange_name, ExchangeType.TOPIC, durable=True
-                )
+                exchange = await declare_exchange(channel, self.exchange_name)
                 for pattern in spec.topics:
                     await queue.bind(exchange, routing_key=naming.validate_pattern(pattern))
                 home = ""
@@ -273,11 +259,7 @@ class Amqp091Transport(Transport):
             with contextlib.suppress(Exception):
                 await channel.close()
             if isinstance(exc, aiormq.exceptions.ChannelPreconditionFailed):
-                raise ConfigurationError(
-                    f"group {spec.group!r}: a queue exists with other arguments than "
-                    f"queue_type={self.queue_type} declares ({exc}); delete it or change the "
-                    "queue_type option"
-                ) from exc
+                raise queue_exists_differently(spec, self.queue_type, exc) from exc
             raise
 
     async def _consumer_channel(self, spec: SubscriptionSpec) -> AbstractChannel:

@@ -11,7 +11,11 @@ declared over AMQP 0-9-1 by :mod:`._amqp10_topology`, as the plugin cannot bind)
   sending link per address. Neither broker reports an unroutable message over AMQP 1.0.
 * A receiving link's credit is the subscription's prefetch; deliveries are settled by hand (one
   credit returned per settlement). Retries and dead letters are copies sent to the retry / DLQ
-  address and accepted before the original is accepted.
+  address and accepted before the original is accepted; a copy that is not accepted drops the
+  connection, so the core reconnects (redeclaring the queues) and the broker redelivers the
+  original. RabbitMQ's plugin accepts and drops a message sent to a queue that does not exist,
+  so on that dialect a group also holds a zero-credit link on its DLQ and retry queues: the
+  broker detaches it when such a queue is deleted, which drops the connection likewise.
 """
 
 from __future__ import annotations
@@ -100,9 +104,10 @@ class Amqp10Transport(Transport):
         self._connection_lost(None if self._closing else exc or ConnectionError("closed"))
 
     def link_lost(self, exc: BaseException) -> None:
-        """A link the broker closed under us: end the connection so the core reconnects and
-        resubscribes (one recovery path for every failure)."""
-        _log.warning("amqp10 link lost; dropping the connection", error=str(exc))
+        """A link the broker closed under us, or a retry/dead-letter copy it did not accept:
+        end the connection so the core reconnects and resubscribes (one recovery path for
+        every failure)."""
+        _log.warning("amqp10 link or copy lost; dropping the connection", error=str(exc))
         self._connection_lost(exc)
         engine = self._engine
         if engine is not None:
@@ -208,9 +213,16 @@ class Amqp10Transport(Transport):
         mode: _Mode,
     ) -> Consumer:
         consumer = _Consumer(self, engine, spec, on_delivery, mode=mode)
+        watched: list[str] = []
+        if mode == "group":
+            watched = self.addresses.copy_targets(spec)
+        elif mode == "dead_letters" and self.addresses.rabbitmq:
+            watched = [self.addresses.replay(spec)]
         try:
             for source in sources:
                 await consumer.attach(source)
+            for target in watched:
+                await consumer.watch(target)
         except BaseException:
             await consumer.cancel()
             raise
@@ -259,6 +271,19 @@ class _Consumer(Consumer):
         link = await self.engine.receiver(
             source, self.spec.prefetch, on_message, self.transport.link_lost
         )
+        self._links.append(link)
+        self._outstanding.setdefault(link, 0)
+
+    async def watch(self, address: str) -> None:
+        """Attach a receiving link with no credit to a queue this consumer sends copies to:
+        it receives nothing, and the broker detaches it if the queue is deleted, which drops
+        the connection so reconnecting declares the queue again (RabbitMQ's plugin would
+        otherwise accept copies sent to the missing queue and drop them)."""
+
+        def on_message(delivery: proton.Delivery, _message: proton.Message) -> None:
+            self.engine.settle(delivery, proton.Delivery.RELEASED, credit=0)
+
+        link = await self.engine.receiver(address, 0, on_message, self.transport.link_lost)
         self._links.append(link)
         self._outstanding.setdefault(link, 0)
 
@@ -322,9 +347,18 @@ class _Delivery(Delivery):
         )
 
     async def _send_copy(self, address: str, message: proton.Message) -> None:
-        await self._consumer.transport.send(
-            address, message, timeout=30.0, what=f"copy of {self.attributes.get('id')}"
-        )
+        transport = self._consumer.transport
+        try:
+            await transport.send(
+                address, message, timeout=30.0, what=f"copy of {self.attributes.get('id')}"
+            )
+        except (PublishError, BrokerConnectionError) as exc:
+            # The copy is not accepted, so the original stays unsettled and would hold a credit
+            # for good. Dropping the connection makes the core reconnect, which redeclares the
+            # group's retry/dead-letter queues (in case they were deleted), and the broker
+            # redelivers the original.
+            transport.link_lost(exc)
+            raise
 
     async def ack(self) -> None:
         self.settle_now(proton.Delivery.ACCEPTED)

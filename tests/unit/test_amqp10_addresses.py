@@ -118,6 +118,18 @@ def test_rabbitmq_retry_picks_the_ttl_queue_of_the_nearest_declared_delay():
     assert RABBITMQ.retry(no_delays, 3.0) == ("/amq/queue/shop.payments", None)
 
 
+def test_copy_targets_are_watched_on_rabbitmq_only():
+    """A RabbitMQ group watches its DLQ and every retry queue (the plugin silently drops
+    messages sent to a missing queue); ActiveMQ creates queues on send, so nothing."""
+    assert RABBITMQ.copy_targets(SPEC) == [
+        "/amq/queue/shop.payments.dlq",
+        "/amq/queue/shop.payments.retry.1000",
+        "/amq/queue/shop.payments.retry.5000",
+        "/amq/queue/shop.payments.retry.30000",
+    ]
+    assert ACTIVEMQ.copy_targets(SPEC) == []
+
+
 def test_queue_names_for_operator_tools():
     """queue_names lists the broker-side queue(s) and dead-letter queue of a group, with the
     same keys the other transports use."""
