@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the project needs on a fresh machine; installs only what is missing.
 set -euo pipefail
-want=(python3-venv rabbitmq-server activemq default-jre-headless postgresql redis-server)
+want=(python3-venv rabbitmq-server activemq default-jre-headless postgresql redis-server chromium)
 missing=()
 for pkg in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
