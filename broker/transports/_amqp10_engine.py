@@ -439,20 +439,32 @@ class Engine:
 
     async def send(self, address: str, message: proton.Message, timeout: float) -> Outcome:
         """Send ``message`` to ``address`` and wait until the peer settles it."""
-        link = await asyncio.wait_for(self.sender(address, timeout), timeout)
+        cached = self._senders.get(address)
+        if cached is not None and cached.done() and cached.exception() is None:
+            link = cached.result()  # the usual case: no wait_for task per publish
+        else:
+            link = await asyncio.wait_for(self.sender(address, timeout), timeout)
         if self._ended:
             raise PublishError(f"{address}: connection closed")
         delivery = link.delivery(str(next(self._tags)))
-        waiter: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Outcome] = loop.create_future()
         self._unsettled[delivery] = waiter
         link.send(message.encode())
         link.advance()
         self._kick()
+        # A timer rather than wait_for: one handle per publish instead of a task and a shield.
+        timer = loop.call_later(timeout, self._expire, delivery, address, timeout)
         try:
-            return await asyncio.wait_for(asyncio.shield(waiter), timeout)
-        except TimeoutError:
+            return await waiter
+        finally:
+            timer.cancel()
             self._unsettled.pop(delivery, None)
-            raise PublishError(f"{address}: not settled within {timeout:.1f}s") from None
+
+    def _expire(self, delivery: proton.Delivery, address: str, timeout: float) -> None:
+        waiter = self._unsettled.pop(delivery, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(PublishError(f"{address}: not settled within {timeout:.1f}s"))
 
     async def receiver(
         self,
