@@ -493,13 +493,21 @@ class Engine:
         self._process()
         return link
 
-    def settle(self, delivery: proton.Delivery, state: int, *, credit: int = 1) -> None:
-        """Settle a received delivery with ``state`` and give the link ``credit`` back."""
+    def settle(
+        self,
+        delivery: proton.Delivery,
+        state: int,
+        *,
+        credit: int = 1,
+        link: proton.Link | None = None,
+    ) -> None:
+        """Settle a received delivery with ``state`` and give its ``link`` ``credit`` back."""
         if self._ended:
             raise BrokerConnectionError("AMQP 1.0 connection is closed; the broker redelivers")
+        if link is None:
+            link = delivery.link
         delivery.update(state)
         delivery.settle()
-        link = delivery.link
         if credit and link.state & proton.Endpoint.LOCAL_ACTIVE:
             link.flow(credit)
         self._kick()

@@ -254,14 +254,15 @@ class _Consumer(Consumer):
         link: proton.Receiver | None = None
 
         def on_message(delivery: proton.Delivery, message: proton.Message) -> None:
-            nonlocal link
-            receiver = delivery.link
+            # The attached link (set before any delivery can arrive): proton's delivery.link
+            # builds a new wrapper on every access, which shows on a consumer's profile.
+            receiver = link if link is not None else delivery.link
             if self.cancelled:
                 # Already in flight when we stopped: give it back for another consumer.
                 self.engine.settle(delivery, proton.Delivery.RELEASED, credit=0)
                 return
             self._outstanding[receiver] = self._outstanding.get(receiver, 0) + 1
-            wrapped = _Delivery(self, delivery, from_message(message))
+            wrapped = _Delivery(self, delivery, receiver, from_message(message))
             try:
                 self._on_delivery(wrapped)
             except Exception:  # noqa: BLE001 - a consumer bug must not kill the connection
@@ -287,11 +288,10 @@ class _Consumer(Consumer):
         self._links.append(link)
         self._outstanding.setdefault(link, 0)
 
-    def settled(self, delivery: proton.Delivery, state: int) -> None:
+    def settled(self, delivery: proton.Delivery, link: proton.Link, state: int) -> None:
         """Settle on the wire; return the credit, or detach once a cancelled link is drained."""
-        link = delivery.link
         self._outstanding[link] = max(0, self._outstanding.get(link, 1) - 1)
-        self.engine.settle(delivery, state, credit=0 if self.cancelled else 1)
+        self.engine.settle(delivery, state, credit=0 if self.cancelled else 1, link=link)
         if self.cancelled and self._outstanding[link] == 0:
             self.engine.close_link(link)
 
@@ -313,10 +313,12 @@ class _Delivery(Delivery):
         self,
         consumer: _Consumer,
         delivery: proton.Delivery,
+        link: proton.Link,
         received: Received,
     ) -> None:
         self._consumer = consumer
         self._delivery = delivery
+        self._link = link
         self._settled = False
         self.body = received.body
         self.attributes = received.attributes
@@ -334,7 +336,7 @@ class _Delivery(Delivery):
 
     def settle_now(self, state: int) -> None:
         if self._settle():
-            self._consumer.settled(self._delivery, state)
+            self._consumer.settled(self._delivery, self._link, state)
 
     def _copy(self, headers: Mapping[str, str], delay_ms: int | None = None) -> proton.Message:
         return to_message(
@@ -376,7 +378,7 @@ class _Delivery(Delivery):
             await self._send_copy(target, self._copy(headers, delay_ms))
         elif consumer.mode == "dead_letters":
             await self._send_copy(addresses.replay(consumer.spec), self._copy(headers))
-        self._consumer.settled(self._delivery, proton.Delivery.ACCEPTED)
+        self._consumer.settled(self._delivery, self._link, proton.Delivery.ACCEPTED)
 
     async def dead_letter(self, headers: Mapping[str, str]) -> None:
         if not self._settle():
@@ -385,7 +387,7 @@ class _Delivery(Delivery):
         if consumer.mode != "tail":
             target = consumer.transport.addresses.dead_letter(consumer.spec)
             await self._send_copy(target, self._copy({**self.headers, **headers}))
-        self._consumer.settled(self._delivery, proton.Delivery.ACCEPTED)
+        self._consumer.settled(self._delivery, self._link, proton.Delivery.ACCEPTED)
 
 
 TRANSPORT = Amqp10Transport
