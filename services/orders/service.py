@@ -3,6 +3,7 @@ the domain, and appends the new events + read model + outbox rows in one transac
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -86,7 +87,15 @@ class OrderService:
         if existing is not None:
             return await self.get(existing)
         order_id = str(uuid.uuid4())
-        reserved = await self._inventory.reserve(order_id, lines)
+        try:
+            reserved = await self._inventory.reserve(order_id, lines)
+        except FailedPrecondition:
+            raise  # refused: nothing was reserved
+        except BaseException:
+            # Deadline, cancellation or a lost connection: inventory may have committed the
+            # reservation anyway, so release it (idempotent; an unknown order is fine).
+            await self._release_quietly(order_id, "reservation outcome unknown")
+            raise
         try:
             return await self._place(
                 order_id, idempotency_key, customer_id, reserved, payment_method_id
@@ -100,8 +109,16 @@ class OrderService:
                 raise
             return await self.get(winner)
         except BaseException:
-            await self._inventory.release(order_id, "order not stored")
+            await self._release_quietly(order_id, "order not stored")
             raise
+
+    async def _release_quietly(self, order_id: str, reason: str) -> None:
+        """Release after a failure, even when the request itself was cancelled: shielded from
+        a second cancellation; a failed release is logged (the original error is what counts)."""
+        try:
+            await asyncio.shield(self._inventory.release(order_id, reason))
+        except Exception:  # noqa: BLE001 - never mask the original failure
+            _log.warning("stock release failed", order_id=order_id, reason=reason, exc_info=True)
 
     async def _place(
         self,
