@@ -43,7 +43,7 @@ PAYMENT_LATENCY_MS = "1500"
 arrives over the stream: the test sees the saga move, not only its end state."""
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def shop(tmp_path_factory: object) -> AsyncIterator[System]:
     """Services + gateway with API-key auth and the web console; a few products in stock."""
     tmp_path = tmp_path_factory.mktemp("shop")  # type: ignore[attr-defined]
@@ -58,7 +58,7 @@ async def shop(tmp_path_factory: object) -> AsyncIterator[System]:
         yield system
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def browser() -> AsyncIterator[Browser]:
     """Headless Debian chromium; Playwright gives every launch a fresh temporary profile
     (user-data dir), deleted on close."""

@@ -23,7 +23,7 @@ from tests.browser.pages import (
     wait_final,
 )
 
-pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(240)]
 
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 

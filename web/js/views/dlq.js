@@ -71,7 +71,7 @@ export function renderDeadLetters(section) {
       replay({ eventIds }, e.currentTarget);
     } }, "Replay selected");
     const all = h("button", { type: "button", class: "secondary",
-      onclick: (e) => replay({ all: true }, e.currentTarget) }, `Replay all ${letters.length}`);
+      onclick: (e) => replay({ all: true }, e.currentTarget) }, `Replay all (${letters.length})`);
     return h("div", {},
       h("table", { class: "stack" },
         h("caption", { class: "visually-hidden" }, `Dead letters of ${name}`),

@@ -81,9 +81,9 @@ export function renderOrderForm(section, onPlaced) {
         onclick: () => { row.remove(); renumber(); linesBox.querySelector("select")?.focus(); },
       }, "Remove");
       fill(row,
-        h("div", { class: "field grow" }, h("label", { for: sku.id }, `Product, line ${n}`), sku,
+        h("div", { class: "field" }, h("label", { for: sku.id }, "Product", h("span", { class: "visually-hidden" }, `, line ${n}`)), sku,
           errorSlot(`lines[${i}].sku`)),
-        h("div", { class: "field qty" }, h("label", { for: quantity.id }, `Quantity, line ${n}`),
+        h("div", { class: "field" }, h("label", { for: quantity.id }, "Quantity", h("span", { class: "visually-hidden" }, `, line ${n}`)),
           quantity, errorSlot(`lines[${i}].quantity`)),
         remove);
     });

@@ -159,8 +159,7 @@ function auditTable(events) {
     h("caption", { class: "visually-hidden" }, "Events recorded for this order"),
     h("thead", {}, h("tr", {}, ["Event", "Time", "Trace id"].map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", {}, events.map((e) => h("tr", {},
-      h("td", { "data-label": "Event" }, e.type?.split(".").pop() ?? "",
-        h("span", { class: "hint block" }, e.type ?? "")),
+      h("td", { "data-label": "Event", title: e.type ?? "" }, e.type?.split(".").pop() ?? ""),
       h("td", { "data-label": "Time" }, time(e.time)),
       h("td", { "data-label": "Trace id" }, h("code", { class: "wrap" }, e.traceId || "none"))))));
 }
