@@ -6,10 +6,17 @@ this makes a bare `pytest` work too.
 
 from __future__ import annotations
 
+import asyncio
+import re
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import aio_pika
 import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,3 +30,28 @@ def _local_brokers() -> None:
             check=True,
             stdout=subprocess.DEVNULL,
         )
+
+
+# Queues of the consumer groups tests make up (a word and 8-12 hex digits, e.g. shop.g1a2b3c4d5
+# or shop.cli94daf50b with their .dlq/.retry.<ms> companions); real groups have no hex suffix.
+_TEST_QUEUE = re.compile(r"^shop\.[a-z]+[0-9a-f]{8,12}(\.|$)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _delete_test_queues_on_shared_rabbitmq() -> Iterator[None]:
+    """Remove the durable queues this run's test groups left on the machine's RabbitMQ."""
+    yield
+    listed = subprocess.run(
+        ["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True, text=True, check=False
+    )
+    names = [n for n in listed.stdout.split() if _TEST_QUEUE.match(n)]
+    if names:
+        asyncio.run(_delete_queues(names))
+
+
+async def _delete_queues(names: list[str]) -> None:
+    connection = await aio_pika.connect("amqp://guest:guest@127.0.0.1:5672/")
+    async with connection:
+        channel = await connection.channel()
+        for name in names:
+            await channel.queue_delete(name)

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import re
-import subprocess
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import aio_pika
 import pytest
 
 from broker import Broker, SchemaRegistry
 from tests.conformance.targets import Target, load_targets
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterator
+    from collections.abc import AsyncIterator, Callable
 
 TARGETS = load_targets()
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,26 +103,3 @@ async def make_broker(
     yield factory
     for broker in reversed(made):
         await broker.close(timeout=2.0)
-
-
-_TEST_QUEUE = re.compile(r"^shop\.[a-z]+[0-9a-f]{10}(\.|$)")
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _delete_test_queues_on_shared_rabbitmq() -> Iterator[None]:
-    """Remove the durable queues this run's groups left on the machine's shared RabbitMQ."""
-    yield
-    listed = subprocess.run(
-        ["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True, text=True, check=False
-    )
-    names = [n for n in listed.stdout.split() if _TEST_QUEUE.match(n)]
-    if names:
-        asyncio.run(_delete_queues(names))
-
-
-async def _delete_queues(names: list[str]) -> None:
-    connection = await aio_pika.connect("amqp://guest:guest@127.0.0.1:5672/")
-    async with connection:
-        channel = await connection.channel()
-        for name in names:
-            await channel.queue_delete(name)
