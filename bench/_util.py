@@ -1,0 +1,147 @@
+"""Shared by the side-by-side benchmarks: alternating rounds, medians, a results table.
+
+Numbers on a shared 2-core machine drift from run to run, so every figure is a ratio of two
+sides measured in the same run: each round runs every side once, the order rotating from round
+to round so drift (CPU heat, broker state) hits all sides alike, and medians are compared.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from broker import SchemaRegistry
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
+
+__all__ = [
+    "Discard",
+    "Row",
+    "alternate",
+    "bench_data",
+    "bench_registry",
+    "machine",
+    "median",
+    "report",
+]
+
+PAD = 172
+"""Padding that makes a bench event's Avro single-object body about 200 bytes."""
+
+
+class Discard(SpanExporter):
+    """A span exporter that drops everything: tracing runs, the collector is not measured."""
+
+    def export(self, spans: Any) -> SpanExportResult:  # noqa: ARG002
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+
+def bench_registry(directory: Path) -> tuple[SchemaRegistry, str]:
+    """A registry holding one bench event type with a fresh namespace (its topic is unique)."""
+    namespace = f"bench.t{uuid.uuid4().hex[:10]}.v1"
+    schema = {
+        "type": "record",
+        "name": "Ping",
+        "namespace": namespace,
+        "fields": [
+            {"name": "order_id", "type": "string"},
+            {"name": "seq", "type": "long"},
+            {"name": "text", "type": "string"},
+        ],
+    }
+    (directory / "Ping").mkdir(parents=True, exist_ok=True)
+    (directory / "Ping" / "v1.avsc").write_text(json.dumps(schema))
+    return SchemaRegistry.from_directory(directory), f"{namespace}.Ping"
+
+
+def bench_data(seq: int) -> dict[str, Any]:
+    """One bench event's data (about 200 bytes encoded)."""
+    return {"order_id": f"order-{seq:08d}", "seq": seq, "text": "x" * PAD}
+
+
+async def alternate(
+    rounds: int, sides: Mapping[str, Callable[[], Awaitable[float]]]
+) -> dict[str, list[float]]:
+    """Run every side once per round, rotating the order; return each side's figures."""
+    results: dict[str, list[float]] = {name: [] for name in sides}
+    names = list(sides)
+    for index in range(rounds):
+        shift = index % len(names)
+        order = names[shift:] + names[:shift]
+        if index % 2:
+            order.reverse()
+        for name in order:
+            results[name].append(await sides[name]())
+        print(
+            f"round {index + 1}: " + "  ".join(f"{n} {results[n][-1]:,.0f}" for n in names),
+            flush=True,
+        )
+    return results
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One comparison: ours vs theirs, higher is better unless ``lower_is_better``."""
+
+    what: str
+    ours: float
+    theirs: float
+    target: float
+    unit: str = "msg/s"
+    theirs_name: str = "raw"
+    lower_is_better: bool = False
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.theirs if self.theirs else 0.0
+
+    @property
+    def met(self) -> bool:
+        if self.lower_is_better:
+            return self.ratio <= self.target
+        return self.ratio >= self.target
+
+
+def report(title: str, rows: list[Row], notes: str = "") -> None:
+    """Print the comparison as a Markdown table (pasted into docs/benchmarks.md)."""
+    print(f"\n### {title}\n")
+    if notes:
+        print(notes + "\n")
+    print("| what | ours | theirs | ratio | target | met? |")
+    print("|---|---:|---:|---:|---|---|")
+    for row in rows:
+        sign = "<=" if row.lower_is_better else ">="
+        print(
+            f"| {row.what} | {row.ours:,.0f} {row.unit} | {row.theirs:,.0f} {row.unit} "
+            f"({row.theirs_name}) | {row.ratio:.2f}x | {sign} {row.target}x | "
+            f"{'yes' if row.met else 'NO'} |"
+        )
+    print(f"\nmachine: {machine()}")
+
+
+def machine() -> str:
+    cpus = Path("/proc/cpuinfo").read_text().count("processor\t:")
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return f"{cpus} x {model}, Python {platform.python_version()}, {platform.platform()}"
