@@ -1,9 +1,11 @@
-"""Audit's wiring: every event of the ``shop.#`` consumer group appended to the trail."""
+"""Audit's wiring: every event of the ``shop.#`` consumer group appended to the trail, and the
+operators' DeadLetterService."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from services.audit.dead_letters import DeadLetterServicer
 from services.audit.domain import record_of
 from services.audit.grpc_api import AuditServicer
 from services.audit.store import AuditStore, metadata
@@ -28,12 +30,18 @@ async def wire(context: Context) -> Wiring:
         if not await store.append(record_of(event)):
             _log.debug("audit.duplicate", event_id=event.id)
 
-    service = (
+    trail = (
         audit_pb2.DESCRIPTOR.services_by_name["AuditService"],
         AuditServicer(store),
         audit_pb2_grpc.add_AuditServiceServicer_to_server,
     )
-    return Wiring(services=[service], handler=handle)
+    # Operators' access to every group's dead-letter queue, through audit's broker connection.
+    dead_letters = (
+        audit_pb2.DESCRIPTOR.services_by_name["DeadLetterService"],
+        DeadLetterServicer(context.broker),
+        audit_pb2_grpc.add_DeadLetterServiceServicer_to_server,
+    )
+    return Wiring(services=[trail, dead_letters], handler=handle)
 
 
 BLUEPRINT = Blueprint(name="audit", grpc_port=50055, metadata=metadata, wire=wire, concurrency=16)

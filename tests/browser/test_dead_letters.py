@@ -1,83 +1,80 @@
-"""The operators' dead-letter view. The gateway routes GET /v1/admin/dlq/{group} and
-POST /v1/admin/dlq/{group}:replay (DeadLetterService in audit.proto), but the audit process does
-not serve DeadLetterService yet (UNIMPLEMENTED), so these two routes are answered in the browser
-(Playwright's page.route) with the proto's JSON shapes; sign-in and everything else is real."""
+"""The operators' dead-letter view against the real system: GET /v1/admin/dlq/{group} and
+POST /v1/admin/dlq/{group}:replay reach the audit service's DeadLetterService, which reads the
+group's dead-letter queue on the broker."""
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+import re
+import uuid
+from typing import Any
 
 import pytest
 from playwright.async_api import expect
 
+from broker import Broker
+from broker.transport import OutgoingMessage
 from tests.browser.pages import no_horizontal_scroll, open_console, screenshot, sign_in
-
-if TYPE_CHECKING:
-    from playwright.async_api import Route
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
 
 
-def _letter(event_id: str, error: str) -> dict[str, Any]:
-    return {
-        "eventId": event_id,
-        "type": "shop.orders.v1.OrderPlaced",
-        "subject": "6a1f3c4e-0000-4000-8000-000000000001",
-        "traceId": "4bf92f3577b34da6a3ce929d0e0e4736",
-        "errorType": "ValueError",
-        "errorMessage": error,
-        "attempts": 5,
-        "failedTime": "2026-11-28T12:00:00Z",
-    }
+async def _poison(shop: Any, count: int) -> list[str]:
+    """Undecodable bodies published into the payments group's topic: real dead letters."""
+    ids = [f"poison-{uuid.uuid4().hex[:8]}" for _ in range(count)]
+    async with Broker(shop.cluster.broker_url, source="//tests/browser", name="poison") as b:
+        for event_id in ids:
+            await b.transport.publish(
+                OutgoingMessage(
+                    topic="shop.orders.v1.OrderPlaced",
+                    body=b"not avro",
+                    attributes={
+                        "id": event_id,
+                        "type": "shop.orders.v1.OrderPlaced",
+                        "source": "//tests/browser",
+                        "specversion": "1.0",
+                    },
+                    headers={},
+                    content_type="application/avro",
+                    mandatory=False,
+                ),
+                timeout=10,
+            )
+    return ids
 
 
 async def test_dead_letters_listed_and_replayed_selected_then_all(shop, browser):
-    """The payments group's dead letters show why each failed; "Replay selected" sends only the
-    ticked event ids, "Replay all" sends {"all": true}, and the list and counts follow."""
-    letters = [_letter("ev-1", "processor exploded"), _letter("ev-2", "bad amount")]
-    replays: list[dict[str, Any]] = []
-
-    async def admin(route: Route) -> None:
-        request = route.request
-        assert request.headers.get("x-api-key"), "credentials not sent"
-        assert "/v1/admin/dlq/payments" in request.url
-        if request.method == "POST":
-            body = json.loads(request.post_data or "{}")
-            replays.append(body)
-            chosen = [d for d in letters if body.get("all") or d["eventId"] in body["eventIds"]]
-            for letter in chosen:
-                letters.remove(letter)
-            answer = {"replayed": len(chosen), "remaining": len(letters)}
-        else:
-            answer = {"deadLetters": letters, "nextPageToken": ""}
-        await route.fulfill(json=answer)
-
+    """Real dead letters of the payments group show why each failed; "Replay selected" sends
+    only the ticked event id, "Replay all" sends {"all": true}, and the service replays them."""
+    first, second = await _poison(shop, 2)
     page = await open_console(browser, shop.base)
     await sign_in(page)
-    await page.route("**/v1/admin/dlq/**", admin)
     await page.get_by_label("Consumer group").select_option("payments")
-    await page.get_by_role("button", name="Show dead letters").click()
     rows = page.locator("#dlq-body tbody tr")
-    await expect(rows).to_have_count(2)
-    await expect(rows.first).to_contain_text("processor exploded")
-    await expect(rows.first).to_contain_text("ValueError")
+    for _ in range(20):  # the service dead-letters them within moments
+        await page.get_by_role("button", name="Show dead letters").click()
+        if await rows.count() >= 2:
+            break
+        await page.wait_for_timeout(500)
+    await expect(page.locator("#dlq-body")).to_contain_text(first)
+    await expect(page.locator("#dlq-body")).to_contain_text(second)
+    await expect(page.locator("#dlq-body")).to_contain_text("DecodeError")
 
     await page.get_by_role("button", name="Replay selected").click()
     await expect(page.locator("#dlq-result")).to_contain_text("Select at least one")
-    assert replays == []
 
-    await page.get_by_label("Select event ev-2").check()
-    await page.get_by_role("button", name="Replay selected").click()
+    await page.get_by_label(f"Select event {second}").check()
+    async with page.expect_request("**/v1/admin/dlq/payments:replay") as sent:
+        await page.get_by_role("button", name="Replay selected").click()
+    assert json.loads((await sent.value).post_data or "{}") == {"eventIds": [second]}
     await expect(page.locator("#dlq-result")).to_contain_text("Replayed 1 message to payments")
-    await expect(rows).to_have_count(1)
-    await expect(rows.first).to_contain_text("ev-1")
     await no_horizontal_scroll(page)
     await screenshot(page, "dead-letters")
 
-    await page.get_by_role("button", name="Replay all (1)").click()
-    await expect(page.locator("#dlq-body")).to_contain_text("No dead letters in payments")
-    assert replays == [{"eventIds": ["ev-2"]}, {"all": True}]
+    async with page.expect_request("**/v1/admin/dlq/payments:replay") as sent_all:
+        await page.get_by_role("button", name=re.compile(r"^Replay all")).click()
+    assert json.loads((await sent_all.value).post_data or "{}") == {"all": True}
+    await expect(page.locator("#dlq-result")).to_contain_text("Replayed")
     assert page.errors == []  # type: ignore[attr-defined]
 
 
