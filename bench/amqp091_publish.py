@@ -6,6 +6,8 @@
   data (single-object body, about 200 bytes), opens a PRODUCER span (SDK tracer, spans exported
   to a discarding exporter, metrics recorded), injects ``traceparent``/X-Ray headers, publishes
   mandatory + persistent and awaits the publisher confirm.
+* ours-untraced: the same Broker built without tracer/meter providers (OpenTelemetry's API
+  no-ops), which separates the toolkit's own cost from the OpenTelemetry SDK's.
 * raw: aio-pika's ``Exchange.publish`` of the same body and the same headers (precomputed, so
   no encoding or tracing), mandatory + persistent, on a publisher-confirms channel.
 * faststream: ``RabbitBroker.publish`` of the same body and headers to the same exchange
@@ -27,10 +29,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aio_pika
+from _util import Discard, Row, alternate, bench_data, bench_registry, median, report
 from aio_pika import DeliveryMode, ExchangeType, Message
 from faststream.rabbit import RabbitBroker, RabbitExchange
 
-from _util import Discard, Row, alternate, bench_data, bench_registry, median, report
 from broker import Broker, naming
 from broker.transports._amqp091_wire import to_wire
 from services.runtime.telemetry import setup_telemetry
@@ -79,6 +81,10 @@ async def main() -> None:
         meter_provider=telemetry.meter_provider,
     )
     await ours.start()
+    # The same without telemetry providers (the API's no-op tracer: nothing recorded, no
+    # trace headers without an incoming context): the toolkit's own cost, OTel's SDK aside.
+    bare = Broker(RABBIT, source="//bench", registry=registry, name="bench-bare")
+    await bare.start()
 
     raw = await aio_pika.connect(RABBIT)
     raw_channel = await raw.channel(publisher_confirms=True, on_return_raises=True)
@@ -105,6 +111,9 @@ async def main() -> None:
 
     async def ours_send(n: int) -> None:
         await ours.publish(topic, bench_data(n))
+
+    async def bare_send(n: int) -> None:
+        await bare.publish(topic, bench_data(n))
 
     async def raw_send(n: int) -> None:
         await raw_exchange.publish(
@@ -141,13 +150,19 @@ async def main() -> None:
 
         return run
 
-    sides = {"ours": side(ours_send), "raw": side(raw_send), "faststream": side(fast_send)}
+    sides = {
+        "ours": side(ours_send),
+        "ours-untraced": side(bare_send),
+        "raw": side(raw_send),
+        "faststream": side(fast_send),
+    }
     try:
         await alternate(1, sides)  # warm-up round, discarded
         results = await alternate(args.rounds, sides)
     finally:
         await queue.delete(if_unused=False, if_empty=False)
         await ours.close()
+        await bare.close()
         await fast.stop()
         await raw.close()
         await telemetry.shutdown()
@@ -159,6 +174,14 @@ async def main() -> None:
         [
             Row("publish vs raw aio-pika", m["ours"], m["raw"], 0.9),
             Row("publish vs FastStream", m["ours"], m["faststream"], 1.0, theirs_name="FastStream"),
+            Row("publish, no telemetry providers, vs raw", m["ours-untraced"], m["raw"], 0.9),
+            Row(
+                "publish, no telemetry providers, vs FastStream",
+                m["ours-untraced"],
+                m["faststream"],
+                1.0,
+                theirs_name="FastStream",
+            ),
         ],
         f"{count} messages x {args.rounds} rounds, {window} in flight, {len(body)}-byte body; "
         f"medians. raw aio-pika vs FastStream: {m['faststream'] / m['raw']:.2f}x",
