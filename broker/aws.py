@@ -18,27 +18,43 @@ Anything missing or malformed is a :class:`~broker.errors.ConfigurationError` wi
 says what and where; AWS not answering at all is a :class:`~broker.errors.BrokerConnectionError`.
 boto3 is synchronous: call these before the event loop starts, or through
 ``asyncio.to_thread``. The password never appears in a message, a log line or a ``repr``.
+
+``python -m broker.aws -- COMMAND [ARG…]`` is the same resolution as a container entry point:
+it reads ``BROKER_URL`` or ``AMAZON_MQ_BROKER_ID`` + ``BROKER_SECRET_ARN`` (+ ``BROKER_PROTOCOL``)
+from the environment, then replaces itself with COMMAND, whose environment has ``BROKER_URL``
+set to the resolved URL and no longer the Amazon MQ variables. A process that only knows
+``BROKER_URL`` runs unchanged on Amazon MQ that way (the ECS task definitions do this).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NoReturn
+from urllib.parse import quote
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from broker.errors import BrokerConnectionError, ConfigurationError
+from broker.errors import BrokerConnectionError, BrokerError, ConfigurationError
 from broker.url import BrokerURL
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterator, Mapping, Sequence
 
     from mypy_boto3_mq.type_defs import DescribeBrokerResponseTypeDef
 
-__all__ = ["PROTOCOLS", "broker_url_from_env", "failover_url", "resolve_amazon_mq"]
+__all__ = [
+    "PROTOCOLS",
+    "broker_url_from_env",
+    "failover_url",
+    "main",
+    "resolve_amazon_mq",
+    "url_with_credentials",
+]
 
 #: protocol preference -> (engine it needs, scheme of its endpoint in describe_broker)
 PROTOCOLS: Final[dict[str, tuple[str, str]]] = {
@@ -167,6 +183,50 @@ def broker_url_from_env(
     )
 
 
+def url_with_credentials(url: BrokerURL) -> str:
+    """``url`` as text *with* its password, for handing to a child process's environment.
+
+    ``str(url)`` masks the password, as every log and message should; this is the one place
+    that writes it out, percent-encoded so that ``BrokerURL.parse`` reads back the same URL.
+    """
+    user = ""
+    if url.username is not None:
+        user = quote(url.username, safe="")
+        if url.password is not None:
+            user += ":" + quote(url.password, safe="")
+        user += "@"
+    parts = [f"{e.scheme}://{user}{e.host}:{e.port}{e.path}" for e in url.endpoints]
+    text = parts[0] if len(parts) == 1 else f"failover:({','.join(parts)})"
+    if url.options:
+        text += "?" + "&".join(
+            f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in sorted(url.options.items())
+        )
+    return text
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """``python -m broker.aws -- COMMAND…``: resolve the broker, then exec COMMAND with it."""
+    command = list(sys.argv[1:] if argv is None else argv)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        print("usage: python -m broker.aws -- COMMAND [ARG...]", file=sys.stderr)  # noqa: T201
+        sys.exit(2)
+    try:
+        url = broker_url_from_env(os.environ)
+    except BrokerError as exc:
+        # One clear line, like every other start-up configuration failure.
+        print(f"broker: {exc}", file=sys.stderr)  # noqa: T201
+        sys.exit(1)
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"AMAZON_MQ_BROKER_ID", "BROKER_SECRET_ARN", "BROKER_PROTOCOL"}
+    }
+    environment["BROKER_URL"] = url_with_credentials(url)
+    os.execvpe(command[0], command, environment)  # noqa: S606 - the operator's own command
+
+
 def _credentials(secret_arn: str, text: str | None) -> tuple[str, str]:
     # The message names the secret and the problem, never the secret's content.
     if text is None:
@@ -203,3 +263,7 @@ def _aws_errors(what: str) -> Iterator[None]:
         raise ConfigurationError(f"{what}: no AWS credentials found") from None
     except BotoCoreError as exc:
         raise BrokerConnectionError(f"{what}: AWS did not answer ({exc})") from None
+
+
+if __name__ == "__main__":
+    main()

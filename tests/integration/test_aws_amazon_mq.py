@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
 
 from broker.aws import broker_url_from_env, resolve_amazon_mq
 from broker.errors import BrokerConnectionError, ConfigurationError
+from broker.url import BrokerURL
 from tests.support.moto_server import REGION, moto_server, session
 from tests.support.rabbitmq_node import free_port
 
@@ -178,3 +182,45 @@ def test_unreachable_aws_endpoint_is_a_connection_error():
     unanswered = session()
     with pytest.raises(BrokerConnectionError, match="AWS did not answer"):
         resolve_amazon_mq("b-1", arn, session=unanswered, endpoint_url=closed)
+
+
+def _run_wrapper(environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    show = "import os; print(os.environ['BROKER_URL']); print('BROKER_SECRET_ARN' in os.environ)"
+    return subprocess.run(
+        [sys.executable, "-m", "broker.aws", "--", sys.executable, "-c", show],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_entry_point_wrapper_hands_the_resolved_url_to_the_command(endpoint):
+    """python -m broker.aws -- CMD runs CMD with BROKER_URL resolved and the AWS ids removed."""
+    environ = {
+        **os.environ,
+        "AMAZON_MQ_BROKER_ID": _broker(endpoint),
+        "BROKER_SECRET_ARN": _secret(endpoint, CREDENTIALS),
+        "AWS_ENDPOINT_URL": endpoint,  # botocore's own setting: every client goes to moto
+    }
+    done = _run_wrapper(environ)
+    assert done.returncode == 0, done.stderr
+    url_text, has_arn = done.stdout.splitlines()
+    url = BrokerURL.parse(url_text)
+    assert (url.transport, url.username, url.password) == ("stomp", "shop", "s3cr3t-p@ss/word")
+    assert has_arn == "False"
+
+
+def test_entry_point_wrapper_fails_with_one_line(endpoint):
+    """A broker id that AWS does not know stops the container with one line, no traceback."""
+    environ = {
+        **os.environ,
+        "AMAZON_MQ_BROKER_ID": "b-missing",
+        "BROKER_SECRET_ARN": _secret(endpoint, CREDENTIALS),
+        "AWS_ENDPOINT_URL": endpoint,
+    }
+    done = _run_wrapper(environ)
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith("broker: Amazon MQ broker 'b-missing' cannot be described")

@@ -1,11 +1,13 @@
-"""broker.aws.failover_url on describe_broker responses shaped as AWS documents them."""
+"""broker.aws: failover URLs from describe_broker responses shaped as AWS documents them, and
+the unmasked URL text handed to a child process."""
 
 from __future__ import annotations
 
 import pytest
 
-from broker.aws import failover_url
+from broker.aws import failover_url, url_with_credentials
 from broker.errors import ConfigurationError
+from broker.url import BrokerURL
 
 BROKER = "b-1234a5b6-78cd-901e-2fgh-3i45j6k178l9"
 
@@ -66,3 +68,18 @@ def test_unknown_protocol_and_engine_are_rejected():
         failover_url(ACTIVE_STANDBY, protocol="mqtt")
     with pytest.raises(ConfigurationError, match="unknown engine"):
         failover_url({**ACTIVE_STANDBY, "EngineType": "KAFKA"})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "stomp+ssl://shop:p%40ss%2Fw%3Ard@b-1.mq.eu-west-1.amazonaws.com:61614",
+        "failover:(amqp+ssl://u:x@a:5671,amqp+ssl://u:x@b:5671)?heartbeat=10",
+        "amqps://shop:pw@rabbit:5671/vhost",
+        "stomp://localhost:61613",
+    ],
+)
+def test_url_with_credentials_reads_back_as_the_same_url(text):
+    """The unmasked text handed to a child process parses back to an equal BrokerURL."""
+    url = BrokerURL.parse(text)
+    assert BrokerURL.parse(url_with_credentials(url)) == url
