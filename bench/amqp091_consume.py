@@ -1,0 +1,213 @@
+"""Consuming with manual ack over AMQP 0-9-1: ours vs raw aio-pika vs FastStream, same run.
+
+    .venv/bin/python bench/amqp091_consume.py [--rounds 5] [--messages 5000] [--prefetch 64]
+
+Each round fills one classic durable queue with N events (the Avro body and CloudEvents headers
+ours publishes, about 200 bytes), then lets each side drain it in turn with the same prefetch:
+
+* ours: :meth:`broker.Broker.subscribe` with a no-op handler, no inbox, ``concurrency`` equal to
+  the prefetch: decode (Avro, schema resolution, CloudEvents attributes), CONSUMER span (SDK
+  tracer, discarding exporter) and metrics, then ``basic.ack`` after the handler returns.
+* ours-untraced: the same Broker without tracer/meter providers (OpenTelemetry API no-ops).
+* raw: aio-pika ``queue.consume`` with a callback that acks each message (``no_ack=False``).
+* faststream: a ``RabbitBroker`` subscriber on the same queue, ``AckPolicy.ACK`` (ack after the
+  handler), a no-op handler taking the body, channel prefetch equal.
+
+Rate = (N - 1) / time from the first to the N-th handler call; set-up is outside the timing.
+The order of the sides rotates every round; medians are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aio_pika
+from _util import Discard, Row, alternate, bench_data, bench_registry, median, report
+from aio_pika import DeliveryMode, Message
+from faststream import AckPolicy
+from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
+
+from broker import Broker, naming
+from broker.transports._amqp091_wire import to_wire
+from services.runtime.telemetry import setup_telemetry
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+RABBIT = "amqp://guest:guest@127.0.0.1:5672/?queue_type=classic"
+RAW = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+class Stamps:
+    """Handler-call times; ``done`` resolves at the N-th."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.times: list[float] = []
+        self.done = asyncio.get_running_loop().create_future()
+
+    def hit(self) -> None:
+        self.times.append(time.perf_counter())
+        if len(self.times) == self.count and not self.done.done():
+            self.done.set_result(None)
+
+    def rate(self) -> float:
+        return (self.count - 1) / (self.times[self.count - 1] - self.times[0])
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--prefetch", type=int, default=64)
+    args = parser.parse_args()
+    count, prefetch = args.messages, args.prefetch
+
+    telemetry = setup_telemetry(
+        "bench", environ={}, span_exporter=Discard(), metrics_port=0, set_global=False
+    )
+    tmp = tempfile.TemporaryDirectory()
+    registry, topic = bench_registry(Path(tmp.name))
+    group = f"bench-con-{uuid.uuid4().hex[:8]}"
+    queue_name = naming.rabbit_group_queue(group)
+
+    traced = Broker(
+        RABBIT,
+        source="//bench",
+        registry=registry,
+        name="bench-ours",
+        tracer_provider=telemetry.tracer_provider,
+        meter_provider=telemetry.meter_provider,
+    )
+    untraced = Broker(RABBIT, source="//bench", registry=registry, name="bench-bare")
+    await traced.start()
+    await untraced.start()
+    # Declares the group's queue (classic), its DLQ and retry queues, bound to the topic.
+    await (await traced.subscribe(group, [topic], lambda _e: asyncio.sleep(0))).stop()
+
+    raw = await aio_pika.connect(RAW)
+    filler = await raw.channel(publisher_confirms=True)
+    exchange = await filler.get_exchange(naming.DEFAULT_EXCHANGE)
+    queue = await filler.get_queue(queue_name)
+    encoded = traced.encode(traced.event(topic, bench_data(0)))
+    headers = to_wire(
+        encoded.attributes,
+        {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+    )
+
+    async def fill() -> None:
+        message = Message(
+            encoded.body,
+            headers=headers,
+            content_type="application/avro",
+            delivery_mode=DeliveryMode.PERSISTENT,
+            type=topic,
+        )
+        for start in range(0, count, 500):
+            await asyncio.gather(
+                *(
+                    exchange.publish(message, routing_key=topic)
+                    for _ in range(min(500, count - start))
+                )
+            )
+
+    def ours(broker: Broker) -> Callable[[], Awaitable[float]]:
+        async def run() -> float:
+            await fill()
+            stamps = Stamps(count)
+
+            async def handler(_event: Any) -> None:
+                stamps.hit()
+
+            subscription = await broker.subscribe(
+                group, [topic], handler, prefetch=prefetch, concurrency=prefetch
+            )
+            await asyncio.wait_for(stamps.done, 120)
+            await subscription.stop()
+            return stamps.rate()
+
+        return run
+
+    async def raw_side() -> float:
+        await fill()
+        stamps = Stamps(count)
+        channel = await raw.channel()
+        await channel.set_qos(prefetch_count=prefetch)
+        consumed = await channel.get_queue(queue_name)
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            await message.ack()
+            stamps.hit()
+
+        tag = await consumed.consume(on_message, no_ack=False)
+        await asyncio.wait_for(stamps.done, 120)
+        await consumed.cancel(tag)
+        await channel.close()
+        return stamps.rate()
+
+    async def fast_side() -> float:
+        await fill()
+        stamps = Stamps(count)
+        fast = RabbitBroker(RAW, logger=None)
+
+        @fast.subscriber(
+            RabbitQueue(queue_name, durable=True, arguments={"x-queue-type": "classic"}),
+            channel=Channel(prefetch_count=prefetch),
+            ack_policy=AckPolicy.ACK,
+        )
+        async def handler(body: bytes) -> None:
+            del body
+            stamps.hit()
+
+        await fast.start()
+        await asyncio.wait_for(stamps.done, 120)
+        await fast.stop()
+        return stamps.rate()
+
+    sides = {
+        "ours": ours(traced),
+        "ours-untraced": ours(untraced),
+        "raw": raw_side,
+        "faststream": fast_side,
+    }
+    try:
+        await alternate(1, sides)  # warm-up round, discarded
+        results = await alternate(args.rounds, sides)
+    finally:
+        await traced.close()
+        await untraced.close()
+        for name in (queue_name, naming.rabbit_dead_letter_queue(group)):
+            await filler.queue_delete(name)
+        await raw.close()
+        await telemetry.shutdown()
+        tmp.cleanup()
+
+    m = {name: median(values) for name, values in results.items()}
+    report(
+        "Consume with manual ack, AMQP 0-9-1 (RabbitMQ)",
+        [
+            Row("consume vs raw aio-pika", m["ours"], m["raw"], 0.9),
+            Row("consume vs FastStream", m["ours"], m["faststream"], 1.0, theirs_name="FastStream"),
+            Row("consume, no telemetry providers, vs raw", m["ours-untraced"], m["raw"], 0.9),
+            Row(
+                "consume, no telemetry providers, vs FastStream",
+                m["ours-untraced"],
+                m["faststream"],
+                1.0,
+                theirs_name="FastStream",
+            ),
+        ],
+        f"{count} messages x {args.rounds} rounds, prefetch {prefetch}, "
+        f"{len(encoded.body)}-byte body; medians. "
+        f"FastStream vs raw aio-pika: {m['faststream'] / m['raw']:.2f}x",
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
