@@ -1,0 +1,128 @@
+"""gRPC unary through the full service runtime vs a bare grpc.aio server, same handler, same run.
+
+    .venv/bin/python bench/grpc_runtime.py [--rounds 5] [--calls 4000] [--concurrency 16]
+
+* runtime: :func:`services.runtime.create_server` — error mapping, request logging, protovalidate
+  request validation, health and reflection services, plus the telemetry interceptors (SERVER
+  span through the SDK tracer with a discarding exporter, RPC duration histogram).
+* bare: ``grpc.aio.server()`` with only the servicer.
+
+Each server runs in its own process (so the server's cost is not diluted by the load
+generator's); the load generator is a plain ``grpc.aio`` channel in this process with
+``--concurrency`` callers issuing ``InventoryService.GetProduct`` back to back. Rate = calls /
+elapsed; the order alternates per round; medians are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from typing import Any
+
+import grpc
+from _util import Discard, Row, alternate, median, report
+
+from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
+
+INVENTORY = inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"]
+
+
+class Inventory(inventory_pb2_grpc.InventoryServiceServicer):
+    async def GetProduct(self, request: Any, context: Any) -> Any:  # noqa: N802, ARG002
+        return inventory_pb2.Product(sku=request.sku, name="Widget", available_quantity=7)
+
+
+async def serve(kind: str) -> None:
+    """Run one server until stdin closes; print its port."""
+    if kind == "runtime":
+        from services.runtime import create_server  # noqa: PLC0415
+        from services.runtime.telemetry import setup_telemetry  # noqa: PLC0415
+
+        telemetry = setup_telemetry("bench", environ={}, span_exporter=Discard(), metrics_port=0)
+        server = await create_server(
+            "bench",
+            [(INVENTORY, Inventory(), inventory_pb2_grpc.add_InventoryServiceServicer_to_server)],
+            address="127.0.0.1:0",
+            readiness=(),
+            interceptors=telemetry.server_interceptors(),
+        )
+        await server.start()
+        port = server.port
+    else:
+        bare = grpc.aio.server()
+        inventory_pb2_grpc.add_InventoryServiceServicer_to_server(Inventory(), bare)
+        port = bare.add_insecure_port("127.0.0.1:0")
+        await bare.start()
+    print(port, file=sys.stderr, flush=True)  # stdout carries the service's logs
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+
+async def start(kind: str) -> tuple[asyncio.subprocess.Process, int]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--serve",
+        kind,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO")},
+    )
+    assert process.stderr is not None
+    line = await asyncio.wait_for(process.stderr.readline(), 30)
+    return process, int(line)
+
+
+async def load(port: int, calls: int, concurrency: int) -> float:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = inventory_pb2_grpc.InventoryServiceStub(channel)
+        request = inventory_pb2.GetProductRequest(sku="SKU-1")
+        await stub.GetProduct(request)  # connect outside the timing
+        per_caller = calls // concurrency
+
+        async def caller() -> None:
+            for _ in range(per_caller):
+                await stub.GetProduct(request)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(caller() for _ in range(concurrency)))
+        return per_caller * concurrency / (time.perf_counter() - started)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=4000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--serve", choices=("runtime", "bare"))
+    args = parser.parse_args()
+    if args.serve:
+        await serve(args.serve)
+        return
+    servers = {kind: await start(kind) for kind in ("runtime", "bare")}
+    try:
+        sides = {
+            kind: (lambda port=port: load(port, args.calls, args.concurrency))
+            for kind, (_process, port) in servers.items()
+        }
+        await alternate(1, sides)  # warm-up round, discarded
+        results = await alternate(args.rounds, sides)
+    finally:
+        for process, _port in servers.values():
+            assert process.stdin is not None
+            process.stdin.close()
+            await process.wait()
+    m = {kind: median(values) for kind, values in results.items()}
+    report(
+        "gRPC unary: full service runtime vs bare grpc.aio",
+        [Row("GetProduct", m["runtime"], m["bare"], 0.8, "calls/s", "bare grpc.aio")],
+        f"{args.calls} calls x {args.rounds} rounds, {args.concurrency} concurrent callers; "
+        "server in its own process; medians",
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
