@@ -42,10 +42,11 @@ start() {
     -jar "$home/bin/activemq.jar" start "xbean:file:$base/conf/activemq.xml" \
     > "$base/data/console.log" 2>&1 &
   echo $! > "$pidfile"
-  for _ in $(seq 1 120); do
+  # Polled every 0.1 s: the broker is usually up in 1-2 s, and restart tests wait for it.
+  for _ in $(seq 1 600); do
     if listening; then echo "ActiveMQ ready on 127.0.0.1:$stomp_port (STOMP)"; return 0; fi
     if ! running; then break; fi
-    sleep 0.5
+    sleep 0.1
   done
   echo "ActiveMQ did not start; see $base/data/console.log and $base/data/activemq.log" >&2
   tail -n 20 "$base/data/console.log" >&2 || true
@@ -56,7 +57,7 @@ stop() {
   running || { rm -f "$pidfile"; return 0; }
   local pid; pid=$(cat "$pidfile")
   kill "$pid"
-  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -9 "$pid" 2>/dev/null || true
   rm -f "$pidfile"
   echo "ActiveMQ stopped"
