@@ -94,7 +94,6 @@ async def main() -> None:
     raw = await aio_pika.connect(RAW)
     filler = await raw.channel(publisher_confirms=True)
     exchange = await filler.get_exchange(naming.DEFAULT_EXCHANGE)
-    queue = await filler.get_queue(queue_name)
     encoded = traced.encode(traced.event(topic, bench_data(0)))
     headers = to_wire(
         encoded.attributes,

@@ -2,7 +2,9 @@
 
     .venv/bin/python bench/grpc_runtime.py [--rounds 5] [--calls 4000] [--concurrency 16]
 
-* runtime: :func:`services.runtime.create_server` — error mapping, request logging, protovalidate
+* runtime: :func:`services.runtime.create_server` — error mapping, request logging (JSON, one
+  line per RPC, as the services configure it; ``LOG_LEVEL=warning`` to see the cost without it),
+  protovalidate
   request validation, health and reflection services, plus the telemetry interceptors (SERVER
   span through the SDK tracer with a discarding exporter, RPC duration histogram).
 * bare: ``grpc.aio.server()`` with only the servicer.
@@ -24,6 +26,8 @@ from typing import Any
 
 import grpc
 from _util import Discard, Row, alternate, median, report
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
 
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 
@@ -39,8 +43,11 @@ async def serve(kind: str) -> None:
     """Run one server until stdin closes; print its port."""
     if kind == "runtime":
         from services.runtime import create_server  # noqa: PLC0415
+        from services.runtime.logging import configure_logging  # noqa: PLC0415
         from services.runtime.telemetry import setup_telemetry  # noqa: PLC0415
 
+        # As every service configures it: JSON lines on stdout, one per RPC at info level.
+        configure_logging("bench", os.environ.get("LOG_LEVEL", "info"))
         telemetry = setup_telemetry("bench", environ={}, span_exporter=Discard(), metrics_port=0)
         server = await create_server(
             "bench",
@@ -54,6 +61,11 @@ async def serve(kind: str) -> None:
     else:
         bare = grpc.aio.server()
         inventory_pb2_grpc.add_InventoryServiceServicer_to_server(Inventory(), bare)
+        # A health service (off the measured path) so the gateway bench can use it upstream.
+        health = HealthServicer()
+        for name in ("", INVENTORY.full_name):
+            await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        health_pb2_grpc.add_HealthServicer_to_server(health, bare)
         port = bare.add_insecure_port("127.0.0.1:0")
         await bare.start()
     print(port, file=sys.stderr, flush=True)  # stdout carries the service's logs

@@ -176,7 +176,7 @@ async def main() -> None:
     transport = StompTransport(url, url.endpoints[0], TransportOptions(connection_name="bench"))
     await transport.connect()
     # Subscribing once creates the consumer queue, which then keeps what the topic receives.
-    await (await transport.subscribe(spec, lambda d: None)).cancel()
+    await (await transport.subscribe(spec, lambda _d: None)).cancel()
     publish_to = f"/topic/{naming.activemq_topic(topic)}"
     consume_from = f"/queue/{transport.queue_names(spec)['queue']}"
     wire = to_wire(outgoing(topic, 0).attributes, outgoing(topic, 0).headers)
