@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from broker.errors import ConfigurationError
+from broker.errors import BrokerError, ConfigurationError
 from broker.url import BrokerURL
 from services.runtime.errors import ConfigError
 
@@ -123,13 +123,30 @@ class Env:
         return value
 
     def broker_url(self, name: str = "BROKER_URL") -> str:
-        """A required broker URL that ``broker.url`` accepts (checked without connecting)."""
+        """A required broker URL that ``broker.url`` accepts (checked without connecting).
+
+        On AWS, ``AMAZON_MQ_BROKER_ID`` + ``BROKER_SECRET_ARN`` (and optionally
+        ``BROKER_PROTOCOL``) may stand instead of ``BROKER_URL``: the broker's endpoints (both
+        of an active/standby pair, as a failover URL) and its credentials are then resolved
+        with boto3 at start-up."""
+        if self.raw(name) is None and self.raw("AMAZON_MQ_BROKER_ID") is not None:
+            return self._amazon_mq()
         value = self.string(name)
         try:
             BrokerURL.parse(value)
         except ConfigurationError as exc:
             raise ConfigError(name, str(exc)) from None
         return value
+
+    def _amazon_mq(self) -> str:
+        # Imported here: boto3 is only needed by processes configured for Amazon MQ.
+        from broker import aws  # noqa: PLC0415
+
+        try:
+            url = aws.broker_url_from_env(self._environ)
+        except BrokerError as exc:
+            raise ConfigError("AMAZON_MQ_BROKER_ID", str(exc)) from None
+        return aws.url_with_credentials(url)
 
     def database_url(self, name: str, default: str) -> str:
         """An async SQLAlchemy URL: ``sqlite+aiosqlite://`` or ``postgresql+asyncpg://``."""

@@ -13,6 +13,7 @@ import pytest
 from broker.aws import broker_url_from_env, resolve_amazon_mq
 from broker.errors import BrokerConnectionError, ConfigurationError
 from broker.url import BrokerURL
+from services.runtime import ConfigError, Settings
 from tests.support.moto_server import REGION, moto_server, session
 from tests.support.rabbitmq_node import free_port
 
@@ -224,3 +225,22 @@ def test_entry_point_wrapper_fails_with_one_line(endpoint):
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1
     assert done.stderr.startswith("broker: Amazon MQ broker 'b-missing' cannot be described")
+
+
+def test_service_settings_resolve_amazon_mq_at_start_up(endpoint, monkeypatch):
+    """A service given AMAZON_MQ_BROKER_ID + BROKER_SECRET_ARN instead of BROKER_URL starts
+    with the resolved URL, credentials included; a bad secret stops it with one line."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    broker_id = _broker(endpoint)
+    environ = {
+        "AMAZON_MQ_BROKER_ID": broker_id,
+        "BROKER_SECRET_ARN": _secret(endpoint, CREDENTIALS),
+    }
+    settings = Settings.from_env("payments", grpc_port=50053, environ=environ)
+    assert settings.broker_url is not None
+    url = BrokerURL.parse(settings.broker_url)
+    assert (url.transport, url.username, url.password) == ("stomp", "shop", "s3cr3t-p@ss/word")
+    bad = {"AMAZON_MQ_BROKER_ID": broker_id, "BROKER_SECRET_ARN": _secret(endpoint, "not json")}
+    with pytest.raises(ConfigError, match="AMAZON_MQ_BROKER_ID") as error:
+        Settings.from_env("payments", grpc_port=50053, environ=bad)
+    assert "\n" not in str(error.value)
