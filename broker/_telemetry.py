@@ -6,9 +6,12 @@ Trace context crosses the broker through the *global* propagator, so whatever
 
 from __future__ import annotations
 
+import logging
+import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
@@ -21,6 +24,10 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span, TracerProvider
 
 _SCOPE = "broker"
+_log = structlog.get_logger("broker.consume")
+_level = logging.getLogger("broker.consume")
+"""Gates the per-message line: structlog left unconfigured (benchmarks, scripts) prints every
+call, so the line is only made when the stdlib logger it is routed to would emit INFO."""
 
 
 class Telemetry:
@@ -96,7 +103,11 @@ class Telemetry:
         headers: Mapping[str, str],
     ) -> Iterator[Span]:
         """A CONSUMER span for one delivery: child of the producer's context, linked to it too,
-        and current while the handler runs (so the handler's own spans and publishes nest)."""
+        and current while the handler runs (so the handler's own spans and publishes nest).
+
+        A delivery that was processed is logged once (``message.processed``, info) inside the
+        span, the way ``rpc.finished`` is for an RPC: every consumer's logs then carry the
+        trace id of each event it saw, even when its handler logs nothing itself."""
         parent = propagate.extract(headers)
         producer = trace.get_current_span(parent).get_span_context()
         links = [Link(producer)] if producer.is_valid else []
@@ -120,7 +131,16 @@ class Telemetry:
                 record_exception=False,
                 set_status_on_exception=False,
             ) as span:
+                started = time.perf_counter()
                 yield span
+                if _level.isEnabledFor(logging.INFO):
+                    _log.info(
+                        "message.processed",
+                        event_id=event_id,
+                        event_type=topic,
+                        group=group,
+                        duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                    )
         finally:
             otel_context.detach(token)
 
