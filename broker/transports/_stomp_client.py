@@ -1,8 +1,10 @@
 """A small asyncio STOMP 1.2 client: one connection, pipelined receipts, heart-beats both ways.
 
 Each SEND or SUBSCRIBE that asks for a receipt gets its own future, so many can be in flight at
-once; an ERROR frame fails the one it names (or, without a receipt id, the whole connection —
-servers close the connection after an ERROR).
+once; an ERROR frame fails the one it names. ActiveMQ keeps the connection open after an ERROR
+about one frame (an unknown transaction, an ACK for a message it no longer holds) and closes it
+after a fatal one, which the read loop then reports as the connection lost; an ERROR naming no
+pending request is logged and otherwise ignored.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import contextlib
 import itertools
 import time
 from typing import TYPE_CHECKING
+
+import structlog
 
 from broker.errors import BrokerConnectionError, PublishError
 from broker.transports._stomp_frames import Frame, FrameParser, encode_frame
@@ -23,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["StompClient"]
 
 _READ_SIZE = 256 * 1024
+_log = structlog.get_logger("broker.stomp")
 
 
 class StompClient:
@@ -59,6 +64,7 @@ class StompClient:
         self._send_every = 0.0
         self._expect_every = 0.0
         self._closed = False
+        self._disconnecting = False
         self._lost_reported = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -129,6 +135,7 @@ class StompClient:
         if self._closed:
             return
         if self._writer is not None and not self._writer.is_closing():
+            self._disconnecting = True  # the server closing the socket now is expected
             with contextlib.suppress(Exception):
                 receipt = self._expect_receipt()
                 self._write(encode_frame("DISCONNECT", {"receipt": receipt}))
@@ -145,10 +152,13 @@ class StompClient:
                 task.cancel()
         if self._writer is not None:
             self._writer.close()
-            with contextlib.suppress(Exception):
-                await self._writer.wait_closed()
+        # Reported before awaiting the socket's end, so whoever finds the client closed (a
+        # concurrent disconnect) knows the loss has been reported too.
         self._fail_pending(error or BrokerConnectionError("STOMP connection closed"))
         self._report_lost(error)
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                await self._writer.wait_closed()
 
     def _report_lost(self, error: BaseException | None) -> None:
         if not self._lost_reported:
@@ -229,7 +239,8 @@ class StompClient:
             while True:
                 data = await self._reader.read(_READ_SIZE)
                 if not data:
-                    error = ConnectionResetError("broker closed the STOMP connection")
+                    if not self._disconnecting:
+                        error = ConnectionResetError("broker closed the STOMP connection")
                     break
                 self._last_received = time.monotonic()
                 for frame in self._parser.feed(data):
@@ -257,7 +268,14 @@ class StompClient:
             future = self._receipts.pop(frame.headers.get("receipt-id", ""), None)
             if future is not None and not future.done():
                 future.set_exception(PublishError(f"STOMP ERROR: {detail.strip()}"))
-            # The server closes the connection after an ERROR frame; the read loop sees it.
+            else:
+                # e.g. an ACK for a message ActiveMQ took back at UNSUBSCRIBE; a fatal ERROR is
+                # followed by the server closing the connection, which the read loop reports.
+                _log.warning(
+                    "stomp ERROR frame",
+                    endpoint=f"{self._host}:{self._port}",
+                    message=frame.headers.get("message", ""),
+                )
 
     async def _heartbeat_loop(self) -> None:
         tick = min(x for x in (self._send_every, self._expect_every) if x) / 2
