@@ -114,8 +114,8 @@ def _order(sku: str, i: int) -> dict[str, object]:
 
 
 async def test_counters_move_by_exactly_the_traffic_sent(system):
-    """Every process's /metrics moves by what one product, four orders (one declined) and one
-    unknown-order lookup cause, and the outbox backlogs return to 0."""
+    """Every process's /metrics moves by what a readiness probe, one product, four orders (one
+    declined) and one unknown-order lookup cause, and the outbox backlogs return to 0."""
     running = system
     sent_http: Counter[tuple[str, ...]] = Counter()
     async with httpx.AsyncClient(timeout=30) as http:
@@ -126,6 +126,8 @@ async def test_counters_move_by_exactly_the_traffic_sent(system):
             sent_http[method, route, str(response.status_code)] += 1
             return response
 
+        # A probe is counted under its own path (not as an unmatched route).
+        assert (await call("GET", "/readyz", "/readyz")).status_code == 200
         sku = f"M-{uuid.uuid4().hex[:6]}"
         product = {
             "idempotencyKey": f"p-{sku}",
