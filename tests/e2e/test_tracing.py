@@ -142,7 +142,8 @@ def _assert_messaging(producer: ReceivedSpan, consumer: ReceivedSpan, group: str
     assert (producer.trace_id, producer.span_id) in consumer.links
 
 
-def _assert_saga_tree(spans: list[ReceivedSpan], trace_id: str, client_span: str) -> None:
+def _assert_saga_tree(spans: list[ReceivedSpan], trace_id: str, client_span: str) -> ReceivedSpan:
+    """The saga's tree is complete and connected; returns the gateway's SERVER span."""
     trace = [s for s in spans if s.trace_id == trace_id]
     by_id = {s.span_id: s for s in trace}
     # Connected: every span's parent is in the trace, or is the client's own span.
@@ -197,6 +198,7 @@ def _assert_saga_tree(spans: list[ReceivedSpan], trace_id: str, client_span: str
         if s.attributes.get("messaging.message.id") in event_ids and s.trace_id != trace_id
     ]
     assert not strays, f"saga spans in other traces: {strays}"
+    return gateway_server
 
 
 def _assert_logs_correlated(running: Shop, trace_id: str) -> dict[str, list[dict[str, Any]]]:
@@ -222,16 +224,18 @@ async def test_one_order_is_one_connected_trace_across_every_process(system, hea
 
     response = await _place_one_order(running, headers)
 
-    # The gateway tells the client which trace its request is in, in both forms.
-    assert response.headers["x-trace-id"] == trace_id
-    assert response.headers["traceresponse"].split("-")[1] == trace_id
-    assert response.headers["x-amzn-trace-id"].startswith(f"Root=1-{trace_id[:8]}-{trace_id[8:]};")
-
     def complete(spans: list[ReceivedSpan]) -> bool:
         return SAGA.issubset((s.service, s.kind, s.name) for s in spans if s.trace_id == trace_id)
 
     spans = await receiver.wait_for(complete, timeout=20)
-    _assert_saga_tree(spans, trace_id, client_span)
+    gateway_server = _assert_saga_tree(spans, trace_id, client_span)
+
+    # The gateway tells the client its trace, with its own SERVER span as the parent to name.
+    server_span = gateway_server.span_id
+    assert response.headers["x-trace-id"] == trace_id
+    assert response.headers["traceresponse"] == f"00-{trace_id}-{server_span}-01"
+    xray = f"Root=1-{trace_id[:8]}-{trace_id[8:]};Parent={server_span};Sampled=1"
+    assert xray in response.headers.get_list("x-amzn-trace-id")
 
     deadline = time.monotonic() + 10
     while True:
