@@ -3,6 +3,7 @@ parser that accepts heart-beat EOLs between frames and binary bodies containing 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from broker.errors import BrokerConnectionError
@@ -11,6 +12,7 @@ __all__ = ["Frame", "FrameParser", "encode_frame"]
 
 _ESCAPE = str.maketrans({"\\": "\\\\", "\r": "\\r", "\n": "\\n", ":": "\\c"})
 _UNESCAPE = {"\\\\": "\\", "\\r": "\r", "\\n": "\n", "\\c": ":"}
+_ESCAPED = re.compile(r"\\.?", re.DOTALL)
 _NO_ESCAPE = {"CONNECT", "CONNECTED"}  # STOMP 1.2: these frames' headers are not escaped
 MAX_FRAME = 64 * 1024 * 1024
 _LF, _CR = 0x0A, 0x0D
@@ -38,22 +40,16 @@ def encode_frame(command: str, headers: dict[str, str], body: bytes = b"") -> by
     return b"".join((head, b"\n\n", body, b"\x00"))
 
 
+def _unescape_one(match: re.Match[str]) -> str:
+    value = _UNESCAPE.get(match.group())
+    if value is None:
+        raise BrokerConnectionError(f"STOMP: invalid escape {match.group()!r} in header")
+    return value
+
+
 def _unescape(text: str) -> str:
-    if "\\" not in text:
-        return text
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        if text[i] == "\\":
-            pair = text[i : i + 2]
-            if pair not in _UNESCAPE:
-                raise BrokerConnectionError(f"STOMP: invalid escape {pair!r} in header")
-            out.append(_UNESCAPE[pair])
-            i += 2
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
+    # Message ids carry ':' (sent as \c), so most MESSAGE frames take the regex path.
+    return _ESCAPED.sub(_unescape_one, text) if "\\" in text else text
 
 
 class FrameParser:
@@ -98,7 +94,10 @@ class FrameParser:
 
     def _head(self) -> tuple[str, dict[str, str], int] | None:
         buffer = self._buffer
-        lf, crlf = buffer.find(b"\n\n"), buffer.find(b"\r\n\r\n")
+        # The CRLF form is only looked for before the first LF-LF: an unbounded second search
+        # would rescan the whole read buffer for every frame (quadratic in frames per read).
+        lf = buffer.find(b"\n\n")
+        crlf = buffer.find(b"\r\n\r\n", 0, len(buffer) if lf == -1 else lf + 2)
         if crlf != -1 and (lf == -1 or crlf < lf):
             head_end, sep = crlf, 4
         elif lf != -1:
@@ -107,9 +106,12 @@ class FrameParser:
             if len(buffer) > MAX_FRAME:
                 raise BrokerConnectionError("STOMP: frame header too large")
             return None
-        lines = bytes(buffer[:head_end]).decode("utf-8").replace("\r\n", "\n").split("\n")
+        text = buffer[:head_end].decode("utf-8")
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+        lines = text.split("\n")
         command = lines[0]
-        escape = command not in _NO_ESCAPE
+        escape = command not in _NO_ESCAPE and "\\" in text
         headers: dict[str, str] = {}
         for line in lines[1:]:
             key, _, value = line.partition(":")

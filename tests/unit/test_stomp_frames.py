@@ -59,3 +59,30 @@ def test_body_not_terminated_by_nul_is_a_protocol_error():
     """content-length must be followed by the NUL terminator."""
     with pytest.raises(BrokerConnectionError, match="NUL"):
         FrameParser().feed(b"MESSAGE\ncontent-length:2\n\nabX")
+
+
+def test_lf_and_crlf_frames_mixed_in_one_read():
+    """An LF-terminated frame followed by a CRLF one (and the reverse) in one buffer both parse,
+    with bodies holding blank lines not mistaken for the end of a header."""
+    lf = b"MESSAGE\ncontent-length:4\n\n\n\n\r\n\x00"
+    crlf = b"RECEIPT\r\nreceipt-id:9\r\n\r\n\x00"
+    expected_lf = Frame("MESSAGE", {"content-length": "4"}, b"\n\n\r\n")
+    expected_crlf = Frame("RECEIPT", {"receipt-id": "9"}, b"")
+    assert FrameParser().feed(lf + crlf) == [expected_lf, expected_crlf]
+    assert FrameParser().feed(crlf + lf) == [expected_crlf, expected_lf]
+
+
+def test_many_frames_in_one_read_all_parse():
+    """A large read holding thousands of frames yields every one of them, in order."""
+    frames = [
+        encode_frame("MESSAGE", {"message-id": f"ID:x:{i}"}, bytes([i % 256]) * 3)
+        for i in range(5000)
+    ]
+    parsed = FrameParser().feed(b"".join(frames))
+    assert [f.headers["message-id"] for f in parsed] == [f"ID:x:{i}" for i in range(5000)]
+
+
+def test_trailing_backslash_is_a_protocol_error():
+    """A header value ending in a lone backslash is an invalid escape."""
+    with pytest.raises(BrokerConnectionError, match="invalid escape"):
+        FrameParser().feed(b"MESSAGE\nk:abc\\\n\n\x00")
