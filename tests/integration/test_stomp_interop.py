@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import fastavro
+import pytest
 import stomp
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
@@ -32,14 +33,26 @@ def _schemas_by_fingerprint() -> dict[bytes, dict]:
 class _Listener(stomp.ConnectionListener):
     def __init__(self) -> None:
         self.frames: queue.Queue = queue.Queue()
+        self.receipts: queue.Queue = queue.Queue()
 
     def on_message(self, frame) -> None:
         self.frames.put(frame)
 
+    def on_receipt(self, frame) -> None:
+        self.receipts.put(frame.headers["receipt-id"])
 
-async def test_stomp_py_reads_and_decodes_our_event_with_only_the_schema_files():
-    """Subscribed to its own Consumer.<group>.VirtualTopic queue, stomp.py receives the event
-    with its CloudEvents headers; the body decodes with fastavro from schemas/ alone."""
+
+@pytest.mark.parametrize(
+    "destination",
+    [
+        pytest.param("/queue/Consumer.{group}.VirtualTopic." + ORDER_PLACED, id="consumer-queue"),
+        pytest.param("/topic/VirtualTopic." + ORDER_PLACED, id="topic"),
+    ],
+)
+async def test_stomp_py_reads_and_decodes_our_event_with_only_the_schema_files(destination):
+    """Subscribed to its own Consumer.<group>.VirtualTopic queue or to the virtual topic itself,
+    stomp.py receives the event with its CloudEvents headers; the body decodes with fastavro
+    from schemas/ alone."""
     group = f"outsider{uuid.uuid4().hex[:8]}"
     connection = stomp.Connection12([("127.0.0.1", 61613)], auto_decode=False)
     listener = _Listener()
@@ -47,11 +60,10 @@ async def test_stomp_py_reads_and_decodes_our_event_with_only_the_schema_files()
     connection.connect(wait=True)
     try:
         connection.subscribe(
-            f"/queue/Consumer.{group}.VirtualTopic.{ORDER_PLACED}",
-            id="1",
-            ack="auto",
-            headers={"receipt": "sub-1"},
+            destination.format(group=group), id="1", ack="auto", headers={"receipt": "sub-1"}
         )
+        # Subscribed once ActiveMQ confirms: an earlier publish would find no queue/subscriber.
+        assert listener.receipts.get(timeout=10) == "sub-1"
         data = {
             "order_id": "o-42",
             "customer_id": "c-7",
