@@ -30,6 +30,8 @@ def encode_frame(command: str, headers: dict[str, str], body: bytes = b"") -> by
     escape = command not in _NO_ESCAPE
     lines = [command]
     for key, value in headers.items():
+        if key == "content-length":
+            continue  # computed below; a second, wrong one would come first and win
         if escape:
             lines.append(f"{key.translate(_ESCAPE)}:{value.translate(_ESCAPE)}")
         else:

@@ -86,3 +86,11 @@ def test_trailing_backslash_is_a_protocol_error():
     """A header value ending in a lone backslash is an invalid escape."""
     with pytest.raises(BrokerConnectionError, match="invalid escape"):
         FrameParser().feed(b"MESSAGE\nk:abc\\\n\n\x00")
+
+
+def test_caller_content_length_is_replaced_by_the_real_one():
+    """A content-length among the given headers is ignored: the frame states its body's size."""
+    raw = encode_frame("SEND", {"content-length": "1", "destination": "/queue/a"}, b"abc")
+    assert raw.count(b"content-length") == 1
+    (frame,) = FrameParser().feed(raw)
+    assert frame.body == b"abc"
