@@ -94,7 +94,6 @@ async def _start_services(
             running.processes[name] = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", f"services.{name}", env=env, stdout=log, stderr=log
             )
-    await asyncio.gather(*(harness._wait_serving(running, name) for name in harness.SERVICES))
 
 
 async def _start_gateway(
@@ -117,7 +116,12 @@ async def _start_gateway(
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "gateway", env=env, stdout=log, stderr=log
         )
-    base = f"http://127.0.0.1:{port}"
+    return process, f"http://127.0.0.1:{port}"
+
+
+async def _wait_gateway_ready(
+    running: harness.Cluster, process: asyncio.subprocess.Process, base: str
+) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     async with httpx.AsyncClient() as http:
         while time.monotonic() < deadline:
@@ -126,10 +130,8 @@ async def _start_gateway(
                 raise RuntimeError(f"gateway exited {process.returncode}:\n{tail}")
             with contextlib.suppress(httpx.HTTPError):
                 if (await http.get(f"{base}/readyz", timeout=1)).status_code == 200:
-                    return process, base
+                    return
             await asyncio.sleep(0.2)
-    process.kill()
-    await process.wait()
     raise TimeoutError(f"gateway not ready after {START_TIMEOUT}s")
 
 
@@ -159,8 +161,13 @@ async def shop(endpoint: str, tmp_path: Path) -> AsyncIterator[Shop]:
         async with harness.databases("sqlite", tmp_path) as urls:
             gateway: asyncio.subprocess.Process | None = None
             try:
+                # All six start at once: the gateway is ready once every upstream is SERVING.
                 await _start_services(running, urls, endpoint, metrics_ports)
                 gateway, base = await _start_gateway(running, endpoint, metrics_ports["gateway"])
+                await asyncio.gather(
+                    *(harness._wait_serving(running, name) for name in harness.SERVICES),
+                    _wait_gateway_ready(running, gateway, base),
+                )
                 yield Shop(
                     cluster=running,
                     base=base,
