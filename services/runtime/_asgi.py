@@ -43,8 +43,12 @@ class TraceHeadersMiddleware:
                 # Routing is done by now; the span (ended with the response body) was named
                 # after the raw path at start, which would make one span name per order id.
                 self._name_by_route(span, scope)
-                headers = list(message.get("headers", []))
-                headers.extend(_trace_headers(context))
+                ours = _trace_headers(context)
+                # Replace, never add: an inner layer may already have echoed the client's
+                # headers, and a response must name one trace, this server span's.
+                names = {name for name, _ in ours}
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                headers.extend(ours)
                 message["headers"] = headers
             await send(message)
 
