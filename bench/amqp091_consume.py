@@ -27,7 +27,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import aio_pika
 from _util import Discard, Row, alternate, bench_data, bench_registry, median, report
@@ -171,7 +171,9 @@ async def main() -> None:
         fast = RabbitBroker(RAW, logger=None)
 
         @fast.subscriber(
-            RabbitQueue(queue_name, durable=True, arguments={"x-queue-type": "classic"}),
+            RabbitQueue(
+                queue_name, durable=True, arguments=cast("Any", {"x-queue-type": "classic"})
+            ),
             channel=Channel(prefetch_count=prefetch),
             ack_policy=AckPolicy.ACK,
         )

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import aio_pika
 from _util import Discard, Row, alternate, bench_data, bench_registry, median, report
 from aio_pika import DeliveryMode, ExchangeType, Message
+from faststream.rabbit import ExchangeType as FastExchangeType
 from faststream.rabbit import RabbitBroker, RabbitExchange
 
 from broker import Broker, naming
@@ -101,7 +102,7 @@ async def main() -> None:
 
     fast = RabbitBroker(RABBIT, logger=None)
     await fast.connect()
-    fast_exchange = RabbitExchange(exchange_name, type=ExchangeType.TOPIC, durable=True)
+    fast_exchange = RabbitExchange(exchange_name, type=FastExchangeType.TOPIC, durable=True)
 
     # The bytes ours puts on the wire for one event, published as-is by raw and FastStream.
     encoded = ours.encode(ours.event(topic, bench_data(0)))

@@ -29,11 +29,15 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 from _util import Row, median, report
 
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 HERE = Path(__file__).resolve().parent
 PATH = "/v1/products/SKU-1"
@@ -219,11 +223,11 @@ async def main() -> None:
         await rest_latencies(gateway_port, 200)  # warm-up
         await grpc_latencies(stub, 200)
         for index in range(args.rounds):
-            latency_sides = [
+            latency_sides: list[tuple[str, Callable[[], Awaitable[list[float]]]]] = [
                 ("rest", lambda: rest_latencies(gateway_port, args.requests)),
                 ("grpc", lambda: grpc_latencies(stub, args.requests)),
             ]
-            rate_sides = [
+            rate_sides: list[tuple[str, Callable[[], Awaitable[float]]]] = [
                 ("rest wrk", lambda: wrk(gateway_port, args.seconds)),
                 ("rest python", lambda: rest_python(gateway_port, args.seconds)),
                 ("grpc", lambda: grpc_rate(stub, args.seconds)),
@@ -244,7 +248,7 @@ async def main() -> None:
                 flush=True,
             )
     finally:
-        await channel.close()
+        await channel.close(None)
         gateway.terminate()
         await gateway.wait()
         assert upstream.stdin is not None

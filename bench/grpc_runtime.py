@@ -34,7 +34,7 @@ from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 INVENTORY = inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"]
 
 
-class Inventory(inventory_pb2_grpc.InventoryServiceServicer):
+class Inventory(inventory_pb2_grpc.InventoryServiceServicer):  # type: ignore[misc]
     async def GetProduct(self, request: Any, context: Any) -> Any:  # noqa: N802, ARG002
         return inventory_pb2.Product(sku=request.sku, name="Widget", available_quantity=7)
 

@@ -127,9 +127,15 @@ def raw_connection(count: int) -> tuple[Any, RawListener]:
 def raw_publish(destination: str, headers: dict[str, str], count: int, window: int) -> float:
     connection, listener = raw_connection(count)
     started = time.perf_counter()
+    sent = 0
+
+    def has_room() -> bool:
+        return sent - listener.receipts < window
+
     for n in range(count):
         with listener.changed:
-            listener.changed.wait_for(lambda n=n: n - listener.receipts < window)
+            listener.changed.wait_for(has_room)
+        sent += 1
         connection.send(
             destination,
             BODY,
