@@ -15,13 +15,16 @@ outcome event (OrderConfirmed / OrderCancelled) and counts every event type.
    (manual ack, prefetch 64) rates of 200-byte messages; events and deliveries per order from
    the events seen (deliveries by the consumer groups of docs/architecture.md); ceiling =
    1 / (events/order / publish rate + deliveries/order / consume rate).
-4. peak RSS (VmHWM) of every service process and the gateway at the end.
+4. peak RSS (VmHWM) of every service process and the gateway at the end, and the CPU each
+   process used per order during the saturating run (/proc/<pid>/stat), which says where the
+   two cores go.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -151,6 +154,12 @@ async def raw_rates(messages: int = 3000, window: int = 64) -> tuple[float, floa
         return publish, (messages - 1) / (stamps[-1] - stamps[0])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -177,9 +186,17 @@ async def main() -> None:
                 await asyncio.gather(*(post(system, i, warm, warm_sent) for i in range(20)))
                 await until_outcomes(watcher, set(warm_sent), 120)
                 watcher.types.clear()
+                pids = {name: p.pid for name, p in system.cluster.processes.items()}
+                pids["gateway"] = system.gateway.pid
+                pids["load generator + watcher"] = os.getpid()
+                before = {name: cpu_seconds(pid) for name, pid in pids.items()}
                 rate, sat_p50, sat_p99 = await saturating(
                     system, watcher, args.orders, args.concurrency
                 )
+                cpu_ms = {
+                    name: 1000 * (cpu_seconds(pid) - before[name]) / args.orders
+                    for name, pid in pids.items()
+                }
                 events = sum(watcher.types.values()) / args.orders
                 deliveries = (
                     sum(n * (1 + CONSUMERS.get(t, 0)) for t, n in watcher.types.items())
@@ -213,6 +230,9 @@ async def main() -> None:
     )
     for name, mib in rss.items():
         print(f"| peak RSS {name} | {mib:.0f} MiB |")
+    print(f"\nCPU per order while saturating (ms; {sum(cpu_ms.values()):.0f} ms in all):")
+    for name, ms in sorted(cpu_ms.items(), key=lambda item: -item[1]):
+        print(f"  {name}: {ms:.1f}")
 
 
 if __name__ == "__main__":
