@@ -11,6 +11,7 @@ from google.protobuf import json_format, struct_pb2
 
 from broker import ERROR_HEADERS, DecodeError, dead_letters
 from broker.transport import SubscriptionSpec
+from services.audit.domain import jsonable, trace_id_of
 from services.runtime import NotFound
 from services.topology import consumer_patterns
 from shop.audit.v1 import audit_pb2, audit_pb2_grpc
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["DeadLetterServicer"]
 
 DEFAULT_PAGE = 100
-_TRACEPARENT_FIELDS = 4
 
 
 class DeadLetterServicer(audit_pb2_grpc.DeadLetterServiceServicer):
@@ -90,7 +90,7 @@ class DeadLetterServicer(audit_pb2_grpc.DeadLetterServiceServicer):
             event_id=letter.attributes.get("id", ""),
             type=letter.attributes.get("type", letter.topic),
             subject=letter.attributes.get("subject", ""),
-            trace_id=_trace_id(headers.get("traceparent", "")),
+            trace_id=trace_id_of(headers.get("traceparent")),
             error_type=headers.get("x-error-type", ""),
             error_message=headers.get("x-error-message", ""),
             attempts=int(attempts) if attempts.isdigit() else 0,
@@ -102,28 +102,9 @@ class DeadLetterServicer(audit_pb2_grpc.DeadLetterServiceServicer):
         with contextlib.suppress(DecodeError):
             _writer, record = self._broker.codec.decode(letter.body)
             data = struct_pb2.Struct()
-            json_format.ParseDict(cast("dict[str, Any]", _jsonable(record)), data)
+            json_format.ParseDict(cast("dict[str, Any]", jsonable(record)), data)
             result.data.CopyFrom(data)
         return result
-
-
-def _trace_id(traceparent: str) -> str:
-    parts = traceparent.split("-")
-    return parts[1] if len(parts) == _TRACEPARENT_FIELDS else ""
-
-
-def _jsonable(value: object) -> object:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, int | float | str | bool) or value is None:
-        return value
-    return str(value)
 
 
 # ERROR_HEADERS documents which headers _describe reads.
