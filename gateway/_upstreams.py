@@ -4,8 +4,14 @@ Addresses come from configuration (``host:port``; DNS names such as AWS Cloud Ma
 ``orders.shop.local:50051`` resolve through gRPC's resolver). A background task asks each
 upstream's ``grpc.health.v1.Health/Check`` for every service behind it; a service reported
 NOT_SERVING is answered 503 at once instead of queueing calls against it. An upstream that has
-no health service (UNIMPLEMENTED) counts as serving; one that cannot be reached is left to
-the call itself, which fails with UNAVAILABLE.
+no health service (UNIMPLEMENTED) counts as serving; calls to one that cannot be reached are
+left to the call itself, which fails with UNAVAILABLE.
+
+Readiness (:meth:`Upstreams.health`) is stricter: a service is ready only once a check over
+the shared channel got an answer from it, so ``/readyz`` does not say 200 while the channel
+calls would use is still failing to connect. Reconnect backoff is capped (upstreams are
+cluster-internal): after an upstream restarts, calls reach it again within about half a second
+instead of gRPC's default of up to two minutes of exponential backoff.
 """
 
 from __future__ import annotations
@@ -26,6 +32,15 @@ if TYPE_CHECKING:
 __all__ = ["Upstreams", "resolve_upstream"]
 
 _log = get_logger(__name__)
+
+_CHANNEL_OPTIONS = (
+    ("grpc.enable_retries", 1),
+    ("grpc.keepalive_time_ms", 30000),
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 500),
+)
+_UNREACHABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 def resolve_upstream(service: str, upstreams: Mapping[str, str]) -> str | None:
@@ -61,6 +76,7 @@ class Upstreams:
         self._interval = health_interval
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._serving: dict[str, bool] = dict.fromkeys(self._addresses, True)
+        self._ready: dict[str, bool] = dict.fromkeys(self._addresses, False)
         self._task: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -71,7 +87,7 @@ class Upstreams:
         if channel is None:
             channel = grpc.aio.insecure_channel(
                 address,
-                options=[("grpc.enable_retries", 1), ("grpc.keepalive_time_ms", 30000)],
+                options=_CHANNEL_OPTIONS,
                 interceptors=self._interceptors or None,
             )
             self._channels[address] = channel
@@ -82,8 +98,9 @@ class Upstreams:
         return self._serving.get(service, True)
 
     def health(self) -> dict[str, bool]:
-        """Serving state of every configured service."""
-        return dict(self._serving)
+        """Readiness of every configured service: its last check reached it and it was not
+        NOT_SERVING (False until the first check has answered)."""
+        return dict(self._ready)
 
     async def check(self) -> None:
         """Ask every upstream for its health once."""
@@ -93,26 +110,31 @@ class Upstreams:
         stub = health_pb2_grpc.HealthStub(self.channel(service))
         try:
             reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
-        except grpc.aio.AioRpcError:
-            # No health service, a name it does not know, or no answer at all: only an
-            # explicit NOT_SERVING fails calls early; otherwise the RPC itself decides.
-            serving = True
+        except grpc.aio.AioRpcError as exc:
+            # No health service or a name it does not know: only an explicit NOT_SERVING
+            # fails calls early; otherwise the RPC itself decides. No answer at all: calls
+            # are still tried, but the gateway is not ready.
+            serving, ready = True, exc.code() not in _UNREACHABLE
         else:
             serving = reply.status == health_pb2.HealthCheckResponse.SERVING
-        if serving != self._serving.get(service):
-            _log.info("gateway.upstream_health", service=service, serving=serving)
+            ready = serving
+        if ready != self._ready.get(service):
+            _log.info("gateway.upstream_health", service=service, serving=serving, ready=ready)
         self._serving[service] = serving
+        self._ready[service] = ready
 
     async def _watch(self) -> None:
         while True:
+            await asyncio.sleep(self._interval)
             with contextlib.suppress(Exception):
                 await self.check()
-            await asyncio.sleep(self._interval)
 
     async def __aenter__(self) -> Self:
-        """Start the health checks."""
+        """Check every upstream once (at most a couple of seconds), then keep checking."""
         if self._closed:
             raise RuntimeError("upstreams are closed")
+        with contextlib.suppress(Exception):
+            await self.check()
         self._task = asyncio.get_running_loop().create_task(self._watch())
         return self
 

@@ -64,13 +64,13 @@ class Messages:
 class ThingServer:
     """A real grpc.aio server for gwtest.v1.ThingService on a free port."""
 
-    def __init__(self, messages: Messages) -> None:
+    def __init__(self, messages: Messages, port: int = 0) -> None:
         self.m = messages
         self.list_calls = 0
         self.metadata: list[dict[str, str]] = []
         self.server = grpc.aio.server()
         self.health = HealthServicer()
-        self.port = 0
+        self.port = port
 
     def _record(self, context: grpc.aio.ServicerContext) -> dict[str, str]:
         meta = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
@@ -176,7 +176,7 @@ class ThingServer:
     async def __aenter__(self) -> Self:
         self.server.add_generic_rpc_handlers([self._handlers()])
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.port = self.server.add_insecure_port(f"127.0.0.1:{self.port}")
         await self.server.start()
         await self.health.set(SERVICE, health_pb2.HealthCheckResponse.SERVING)
         return self

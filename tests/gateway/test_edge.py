@@ -12,7 +12,13 @@ from grpc_health.v1 import health_pb2
 from structlog.testing import capture_logs
 
 from gateway import GatewaySettings
-from tests.gateway._support import SERVICE, ThingServer, free_socket, serve_gateway
+from tests.gateway._support import (
+    SERVICE,
+    Messages,
+    ThingServer,
+    free_socket,
+    serve_gateway,
+)
 
 if TYPE_CHECKING:
     from tests.gateway.conftest import GatewayFactory
@@ -129,6 +135,33 @@ async def test_unreachable_upstream_is_503(descriptors: bytes) -> None:
             response = await http.get("/v1/things/t")
     assert response.status_code == 503
     assert response.json()["code"] == 14
+
+
+async def test_late_upstream_becomes_ready_within_a_second(
+    descriptors: bytes, messages: Messages
+) -> None:
+    """Not ready while the upstream is unreachable; once it listens (after seconds of refused
+    connections, which grow gRPC's default reconnect backoff), ready and answering promptly."""
+    with free_socket() as sock:
+        port = sock.getsockname()[1]
+    settings = GatewaySettings(request_timeout=2, health_interval=0.1)
+    async with (
+        serve_gateway(settings, descriptors, {"gwtest": f"127.0.0.1:{port}"}) as base,
+        httpx.AsyncClient(base_url=base) as http,
+    ):
+        readiness = await http.get("/readyz")
+        assert readiness.status_code == 503
+        assert readiness.json()["upstreams"] == {SERVICE: False}
+        await asyncio.sleep(3)  # refused all along: the channel's backoff has grown
+        async with ThingServer(messages, port=port):
+            started = time.monotonic()
+            async with asyncio.timeout(10):
+                while (await http.get("/v1/things/t")).status_code != 200:
+                    await asyncio.sleep(0.05)
+                took = time.monotonic() - started
+                while (await http.get("/readyz")).status_code != 200:
+                    await asyncio.sleep(0.05)
+    assert took < 1.5, f"upstream answered only after {took:.1f}s"
 
 
 async def test_access_log(client: httpx.AsyncClient) -> None:
