@@ -9,9 +9,8 @@ left to the call itself, which fails with UNAVAILABLE.
 
 Readiness (:meth:`Upstreams.health`) is stricter: a service is ready only once a check over
 the shared channel got an answer from it, so ``/readyz`` does not say 200 while the channel
-calls would use is still failing to connect. Reconnect backoff is capped (upstreams are
-cluster-internal): after an upstream restarts, calls reach it again within about half a second
-instead of gRPC's default of up to two minutes of exponential backoff.
+calls would use is still failing to connect. Channels come from
+:func:`services.runtime.channels.upstream_channel` (reconnect backoff capped at half a second).
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.runtime import get_logger
+from services.runtime.channels import upstream_channel
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -33,13 +33,6 @@ __all__ = ["Upstreams", "resolve_upstream"]
 
 _log = get_logger(__name__)
 
-_CHANNEL_OPTIONS = (
-    ("grpc.enable_retries", 1),
-    ("grpc.keepalive_time_ms", 30000),
-    ("grpc.initial_reconnect_backoff_ms", 200),
-    ("grpc.min_reconnect_backoff_ms", 200),
-    ("grpc.max_reconnect_backoff_ms", 500),
-)
 _UNREACHABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
@@ -85,11 +78,7 @@ class Upstreams:
         address = self._addresses[service]
         channel = self._channels.get(address)
         if channel is None:
-            channel = grpc.aio.insecure_channel(
-                address,
-                options=_CHANNEL_OPTIONS,
-                interceptors=self._interceptors or None,
-            )
+            channel = upstream_channel(address, self._interceptors)
             self._channels[address] = channel
         return channel
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-import grpc
-
 from broker.inbox import idempotent
 from services.common.bootstrap import Blueprint, Dispatcher, Wiring
 from services.notifications.domain import CANCELLED, CONFIRMED
 from services.notifications.grpc_api import NotificationServicer
 from services.notifications.handlers import NotificationHandler
 from services.notifications.store import NotificationStore, metadata
+from services.runtime.channels import upstream_channel
 from shop.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from shop.orders.v1 import orders_pb2_grpc
 
@@ -23,9 +22,8 @@ __all__ = ["BLUEPRINT"]
 
 
 async def wire(context: Context) -> Wiring:
-    channel = grpc.aio.insecure_channel(
-        context.settings.upstream("orders"),
-        interceptors=context.telemetry.client_interceptors(),
+    channel = upstream_channel(
+        context.settings.upstream("orders"), context.telemetry.client_interceptors()
     )
     handle = idempotent(
         context.engine,

@@ -5,8 +5,6 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-import grpc
-
 from services.common.bootstrap import Blueprint, Dispatcher, Wiring
 from services.orders.grpc_api import OrderServicer
 from services.orders.inventory_client import RESERVE_DEADLINE, InventoryClient
@@ -14,6 +12,7 @@ from services.orders.notifier import ChangeNotifier
 from services.orders.service import OrderService
 from services.orders.store import metadata
 from services.runtime import Env
+from services.runtime.channels import upstream_channel
 from shop.inventory.v1 import inventory_pb2_grpc
 from shop.orders.v1 import orders_pb2, orders_pb2_grpc
 
@@ -24,9 +23,8 @@ __all__ = ["BLUEPRINT"]
 
 
 async def wire(context: Context) -> Wiring:
-    channel = grpc.aio.insecure_channel(
-        context.settings.upstream("inventory"),
-        interceptors=context.telemetry.client_interceptors(),
+    channel = upstream_channel(
+        context.settings.upstream("inventory"), context.telemetry.client_interceptors()
     )
     orders = OrderService(
         engine=context.engine,
