@@ -11,8 +11,10 @@ a ``wire`` coroutine building its servicer and event handlers from a :class:`Con
     schema created                          -> ready("database")
     broker connected, relay started,
     consumer group subscribed               -> ready("broker"): SERVING
+    the service's background tasks started  (e.g. orders' reservation sweeper)
     ... SIGTERM ...
     health NOT_SERVING, RPCs drained        (ServiceServer.stop)
+    cancel the background tasks
     stop consumers                          no new messages; in-flight handlers finish
     flush the outbox                        nothing committed stays unpublished
     close the service's clients             upstream channels
@@ -23,20 +25,22 @@ a ``wire`` coroutine building its servicer and event handlers from a :class:`Con
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from broker import Broker, RetryPolicy
 from broker.inbox import Inbox, inbox_table
 from broker.outbox import Outbox, OutboxRelay, outbox_table
 from services.common.store import create_engine, create_schema
-from services.runtime import ServiceServer, Settings, configure_logging, get_logger
+from services.runtime import Env, ServiceServer, Settings, configure_logging, get_logger
 from services.runtime.telemetry import Telemetry, setup_telemetry
 from services.topology import consumer_patterns
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 
     from google.protobuf.descriptor import ServiceDescriptor
     from sqlalchemy import MetaData
@@ -62,6 +66,9 @@ class Context:
     relay: OutboxRelay
     inbox: Inbox
     telemetry: Telemetry
+    env: Env
+    """The service's own variables (``INVENTORY_DEADLINE``...), from the same environment as
+    ``settings``."""
 
 
 @dataclass(kw_only=True)
@@ -73,6 +80,9 @@ class Wiring:
     """Handles every event of the service's consumer group (see :class:`Dispatcher`)."""
     closers: Sequence[tuple[str, Callable[[], Awaitable[object]]]] = ()
     """Extra shutdown steps (e.g. closing upstream channels), run after the outbox flush."""
+    tasks: Sequence[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = ()
+    """Long-running coroutines started once the service is SERVING and cancelled first at
+    shutdown (after RPCs drained, before the consumers stop)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,6 +133,18 @@ class Running:
     server: ServiceServer
 
 
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # noqa: BLE001 -- shutdown goes on; the failure is logged
+            _log.exception("service.task_failed", task=task.get_name())
+
+
 async def serve(blueprint: Blueprint, environ: Mapping[str, str] | None = None) -> None:
     """Run ``blueprint`` until SIGTERM/SIGINT (the body of ``python -m services.<name>``)."""
     async with running(blueprint, environ) as service:
@@ -170,13 +192,16 @@ async def running(
         relay=relay,
         inbox=Inbox(inbox_rows, consumer=blueprint.name),
         telemetry=telemetry,
+        env=Env(environ),
     )
     wiring = await blueprint.wire(context)
 
     server = ServiceServer.from_settings(settings, interceptors=telemetry.server_interceptors())
     for service in wiring.services:
         server.add_service(*service)
+    background: list[asyncio.Task[None]] = []
     # Run after in-flight RPCs drained, in this order (see the module docstring for why).
+    server.on_shutdown("background tasks", partial(_cancel, background))
     server.on_shutdown("consumers", broker.stop_consuming)
     server.on_shutdown("outbox", relay.stop)
     for name, closer in wiring.closers:
@@ -201,6 +226,8 @@ async def running(
                 prefetch=max(32, blueprint.concurrency),
             )
         await server.mark_ready("broker")
+        for name, task in wiring.tasks:
+            background.append(asyncio.create_task(task(), name=f"{blueprint.name} {name}"))
         _log.info(
             "service.ready",
             service=settings.service_name,

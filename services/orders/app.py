@@ -11,7 +11,7 @@ from services.orders.inventory_client import RESERVE_DEADLINE, InventoryClient
 from services.orders.notifier import ChangeNotifier
 from services.orders.service import OrderService
 from services.orders.store import metadata
-from services.runtime import Env
+from services.orders.sweeper import SWEEP_AFTER, SWEEP_INTERVAL, ReservationSweeper
 from services.runtime.channels import upstream_channel
 from shop.inventory.v1 import inventory_pb2_grpc
 from shop.orders.v1 import orders_pb2, orders_pb2_grpc
@@ -26,18 +26,26 @@ async def wire(context: Context) -> Wiring:
     channel = upstream_channel(
         context.settings.upstream("inventory"), context.telemetry.client_interceptors()
     )
+    env = context.env
+    inventory = InventoryClient(
+        inventory_pb2_grpc.InventoryServiceStub(channel),
+        # Seconds each inventory call may take (ReserveStock/ReleaseStock deadline).
+        deadline=env.seconds("INVENTORY_DEADLINE", RESERVE_DEADLINE),
+    )
     orders = OrderService(
         engine=context.engine,
         broker=context.broker,
         outbox=context.outbox,
         relay=context.relay,
         inbox=context.inbox,
-        inventory=InventoryClient(
-            inventory_pb2_grpc.InventoryServiceStub(channel),
-            # Seconds each inventory call may take (ReserveStock/ReleaseStock deadline).
-            deadline=Env().seconds("INVENTORY_DEADLINE", RESERVE_DEADLINE),
-        ),
+        inventory=inventory,
         notifier=ChangeNotifier(),
+    )
+    sweeper = ReservationSweeper(
+        context.engine,
+        inventory,
+        after=env.seconds("RESERVATION_SWEEP_AFTER", SWEEP_AFTER),
+        interval=env.seconds("RESERVATION_SWEEP_INTERVAL", SWEEP_INTERVAL),
     )
     service = (
         orders_pb2.DESCRIPTOR.services_by_name["OrderService"],
@@ -54,6 +62,7 @@ async def wire(context: Context) -> Wiring:
         services=[service],
         handler=handler,
         closers=[("inventory channel", partial(channel.close, None))],
+        tasks=[("reservation sweeper", sweeper.run)],
     )
 
 

@@ -81,20 +81,29 @@ class OrderService:
         payment_method_id: str,
     ) -> Order:
         """Reserve stock, then store the order and OrderPlaced together. The same key returns
-        the first order; a failed reservation leaves no order behind."""
+        the first order; a failed reservation leaves no order behind.
+
+        The reservation is recorded as open before inventory is asked, and closed in the
+        transaction that stores the order. One left open (the release after a failure failed
+        too, the reservation committed after its deadline, or this process died in between)
+        is released by :class:`~services.orders.sweeper.ReservationSweeper`."""
         async with self._engine.connect() as conn:
             existing = await store.find_by_key(conn, idempotency_key)
         if existing is not None:
             return await self.get(existing)
         order_id = str(uuid.uuid4())
+        async with self._engine.begin() as conn:
+            await store.open_reservation(conn, order_id, utcnow())
         try:
             reserved = await self._inventory.reserve(order_id, lines)
         except FailedPrecondition:
-            raise  # refused: nothing was reserved
+            await self._forget(order_id)  # refused: nothing was reserved
+            raise
         except BaseException:
             # Deadline, cancellation or a lost connection: inventory may have committed the
-            # reservation anyway, so release it (idempotent; an unknown order is fine).
-            await self._release_quietly(order_id, "reservation outcome unknown")
+            # reservation anyway, or may still commit it, so release it now (idempotent; an
+            # unknown order is fine) and leave it open for the sweeper to release once more.
+            await asyncio.shield(self._undo(order_id, "reservation outcome unknown", final=False))
             raise
         try:
             return await self._place(
@@ -102,23 +111,41 @@ class OrderService:
             )
         except IntegrityError:
             # A concurrent call with the same key stored its order first: undo ours.
-            await self._inventory.release(order_id, "duplicate idempotency key")
+            await asyncio.shield(self._undo(order_id, "duplicate idempotency key"))
             async with self._engine.connect() as conn:
                 winner = await store.find_by_key(conn, idempotency_key)
             if winner is None:
                 raise
             return await self.get(winner)
         except BaseException:
-            await self._release_quietly(order_id, "order not stored")
+            await asyncio.shield(self._undo(order_id, "order not stored"))
             raise
 
-    async def _release_quietly(self, order_id: str, reason: str) -> None:
-        """Release after a failure, even when the request itself was cancelled: shielded from
-        a second cancellation; a failed release is logged (the original error is what counts)."""
+    async def _undo(self, order_id: str, reason: str, *, final: bool = True) -> None:
+        """Release the stock of an order that was not stored, unless it was after all (a
+        failure reported after the commit landed). Claiming the open reservation first is what
+        tells: the transaction storing the order closes it. A failure here is logged, never
+        raised (the original error is what counts), and left to the sweeper, as is the open
+        reservation unless ``final`` (a reservation that may still commit late)."""
         try:
-            await asyncio.shield(self._inventory.release(order_id, reason))
+            async with self._engine.begin() as conn:
+                if not await store.claim_reservation(conn, order_id):
+                    return  # stored: the order owns its stock
+            await self._inventory.release(order_id, reason)
+            if final:
+                async with self._engine.begin() as conn:
+                    await store.forget_reservation(conn, order_id)
         except Exception:  # noqa: BLE001 - never mask the original failure
             _log.warning("stock release failed", order_id=order_id, reason=reason, exc_info=True)
+
+    async def _forget(self, order_id: str) -> None:
+        """Close an open reservation that holds no stock; a failure leaves it to the sweeper
+        (which releases it, harmlessly)."""
+        try:
+            async with self._engine.begin() as conn:
+                await store.forget_reservation(conn, order_id)
+        except Exception:  # noqa: BLE001 - the request's own outcome is what counts
+            _log.warning("open reservation not closed", order_id=order_id, exc_info=True)
 
     async def _place(
         self,
@@ -143,6 +170,11 @@ class OrderService:
             at=now,
         )
         async with self._engine.begin() as conn:
+            if not await store.close_reservation(conn, order_id):
+                raise Aborted(
+                    f"order {order_id}: its stock reservation expired before the order could be"
+                    " stored; retry"
+                )
             await store.remember_key(conn, key, order_id)
             order = await self._append(conn, Order(order_id), events)
         self._committed(order_id)

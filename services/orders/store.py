@@ -1,5 +1,6 @@
 """Orders' database: the event store (source of truth), the summaries read model projected
-from it in the same transaction, and the idempotency keys of CreateOrder."""
+from it in the same transaction, the idempotency keys of CreateOrder, and the open stock
+reservations (asked of inventory, not yet owned by a stored order)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -27,16 +29,22 @@ from services.orders.domain import DomainEvent, Order, apply, fold
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from datetime import datetime
 
     from sqlalchemy.engine import RowMapping
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 __all__ = [
     "append",
+    "claim_reservation",
+    "claim_stale_reservations",
+    "close_reservation",
     "find_by_key",
+    "forget_reservation",
     "list_summaries",
     "load",
     "metadata",
+    "open_reservation",
     "rebuild_read_model",
     "remember_key",
 ]
@@ -75,6 +83,16 @@ idempotency_keys = Table(
     metadata,
     Column("idempotency_key", String(128), primary_key=True),
     Column("order_id", String(36), nullable=False),
+)
+
+open_reservations = Table(
+    "order_open_reservations",
+    metadata,
+    Column("order_id", String(36), primary_key=True),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    # Set by the sweeper before it releases: from then on the order can no longer be stored.
+    Column("releasing", Boolean, nullable=False, default=False),
+    Index("ix_open_reservations_opened", "opened_at"),
 )
 
 
@@ -192,3 +210,57 @@ async def list_summaries(
         newest_first=True,
     )
     return list((await conn.execute(query)).mappings().all())
+
+
+async def open_reservation(conn: AsyncConnection, order_id: str, at: datetime) -> None:
+    """Record that a reservation for ``order_id`` is about to be asked of inventory."""
+    await conn.execute(open_reservations.insert().values(order_id=order_id, opened_at=at))
+
+
+async def close_reservation(conn: AsyncConnection, order_id: str) -> bool:
+    """In the transaction storing the order: the reservation is the order's now. False when
+    the sweeper has claimed it (its stock is being released: the order must not be stored)."""
+    closed = await conn.execute(
+        delete(open_reservations).where(
+            open_reservations.c.order_id == order_id, open_reservations.c.releasing.is_(False)
+        )
+    )
+    return bool(closed.rowcount == 1)
+
+
+async def claim_reservation(conn: AsyncConnection, order_id: str) -> bool:
+    """Mark one reservation as being released, so its order can no longer be stored; False
+    when it is not open (its order was stored, or it was forgotten)."""
+    claimed = await conn.execute(
+        update(open_reservations)
+        .where(open_reservations.c.order_id == order_id)
+        .values(releasing=True)
+    )
+    return bool(claimed.rowcount == 1)
+
+
+async def forget_reservation(conn: AsyncConnection, order_id: str) -> None:
+    """The reservation was released (or never made): nothing left to sweep."""
+    await conn.execute(delete(open_reservations).where(open_reservations.c.order_id == order_id))
+
+
+async def claim_stale_reservations(
+    conn: AsyncConnection, opened_before: datetime, limit: int
+) -> list[str]:
+    """Order ids of reservations opened before ``opened_before`` and still open (claimed ones
+    included: their release failed before), marked so no order can take them any more. Only
+    rows this statement updated are returned: one that an order took meanwhile is not."""
+    stale = (
+        select(open_reservations.c.order_id)
+        .where(open_reservations.c.opened_at < opened_before)
+        .order_by(open_reservations.c.opened_at)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    claimed = await conn.execute(
+        update(open_reservations)
+        .where(open_reservations.c.order_id.in_(stale))
+        .values(releasing=True)
+        .returning(open_reservations.c.order_id)
+    )
+    return [str(order_id) for (order_id,) in claimed]
