@@ -12,7 +12,9 @@
 Each server runs in its own process (so the server's cost is not diluted by the load
 generator's); the load generator is a plain ``grpc.aio`` channel in this process with
 ``--concurrency`` callers issuing ``InventoryService.GetProduct`` back to back. Rate = calls /
-elapsed; the order alternates per round; medians are reported.
+elapsed; the order alternates per round; medians are reported. Each server's CPU time per call
+(user + system, from ``/proc/<pid>/stat`` around each round) is reported too: on a shared
+2-core machine where the load generator competes with the server, it moves far less than rates.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import asyncio
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -88,6 +91,12 @@ async def start(kind: str) -> tuple[asyncio.subprocess.Process, int]:
     return process, int(line)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def load(port: int, calls: int, concurrency: int) -> float:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = inventory_pb2_grpc.InventoryServiceStub(channel)
@@ -115,12 +124,20 @@ async def main() -> None:
         await serve(args.serve)
         return
     servers = {kind: await start(kind) for kind in ("runtime", "bare")}
+    cpu: dict[str, list[float]] = {kind: [] for kind in servers}
+
+    async def measured(kind: str) -> float:
+        process, port = servers[kind]
+        before = cpu_seconds(process.pid)
+        rate = await load(port, args.calls, args.concurrency)
+        cpu[kind].append((cpu_seconds(process.pid) - before) / args.calls * 1e6)
+        return rate
+
     try:
-        sides = {
-            kind: (lambda port=port: load(port, args.calls, args.concurrency))
-            for kind, (_process, port) in servers.items()
-        }
+        sides = {kind: (lambda kind=kind: measured(kind)) for kind in servers}
         await alternate(1, sides)  # warm-up round, discarded
+        for values in cpu.values():
+            values.clear()
         results = await alternate(args.rounds, sides)
     finally:
         for process, _port in servers.values():
@@ -132,7 +149,9 @@ async def main() -> None:
         "gRPC unary: full service runtime vs bare grpc.aio",
         [Row("GetProduct", m["runtime"], m["bare"], 0.8, "calls/s", "bare grpc.aio")],
         f"{args.calls} calls x {args.rounds} rounds, {args.concurrency} concurrent callers; "
-        "server in its own process; medians",
+        "server in its own process; medians. Server CPU per call: "
+        + ", ".join(f"{kind} {median(values):.0f} us" for kind, values in cpu.items())
+        + f" ({median(cpu['bare']) / median(cpu['runtime']):.2f}x)",
     )
 
 

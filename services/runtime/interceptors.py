@@ -24,7 +24,7 @@ import structlog
 from grpc_status import rpc_status
 
 from services.runtime.errors import StatusError
-from services.runtime.logging import get_logger
+from services.runtime.logging import Logger, get_logger
 from services.runtime.validation import validate
 
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ class LoggingInterceptor(RpcInterceptor):
     """Binds ``rpc.service``/``rpc.method`` to the log context and logs each call's outcome
     (status code, duration, peer) once it finished."""
 
-    def __init__(self, logger: structlog.stdlib.BoundLogger | None = None) -> None:
+    def __init__(self, logger: Logger | None = None) -> None:
         self._log = logger or get_logger("services.runtime.rpc")
 
     async def around(self, call: RpcCall, proceed: Callable[[], Awaitable[Any]]) -> Any:
@@ -208,7 +208,7 @@ class ErrorInterceptor(RpcInterceptor):
     traceback going to the log only, never to the client.
     """
 
-    def __init__(self, logger: structlog.stdlib.BoundLogger | None = None) -> None:
+    def __init__(self, logger: Logger | None = None) -> None:
         self._log = logger or get_logger("services.runtime.errors")
 
     async def around(self, call: RpcCall, proceed: Callable[[], Awaitable[Any]]) -> Any:
