@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RpcTracingInterceptor"]
 
-_UNTRACED_SERVICES = ("grpc.health.", "grpc.reflection.")
 # Server spans are errors only for codes meaning the server failed, not the caller.
 _SERVER_ERRORS = {
     grpc.StatusCode.UNKNOWN,
@@ -60,7 +59,7 @@ class RpcTracingInterceptor(RpcInterceptor):
         self._tracer = tracer_provider.get_tracer("services.runtime.grpc")
 
     async def around(self, call: RpcCall, proceed: Callable[[], Awaitable[Any]]) -> Any:
-        if call.service.startswith(_UNTRACED_SERVICES):
+        if call.rpc.probe:  # health checks and reflection
             return await proceed()
         metadata = {
             str(key).lower(): value

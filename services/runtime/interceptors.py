@@ -4,11 +4,16 @@ Each interceptor implements :meth:`RpcInterceptor.around`, which receives the ca
 ``proceed`` coroutine function running everything inside it (for a server-streaming RPC,
 ``proceed`` writes the whole stream and returns None). :class:`ServiceServer` installs them as
 
-    [*extra (e.g. tracing, added by a later issue), LoggingInterceptor, ErrorInterceptor,
+    [*extra (tracing, RPC metrics), LoggingInterceptor, ErrorInterceptor,
      ValidationInterceptor] -> handler
 
 so the log line sees the final status code, and invalid requests are rejected with field
 violations before any handler code runs.
+
+Each is a ``grpc.aio`` server interceptor on its own, but the server runs them as one
+:class:`InterceptorChain`: grpc.aio awaits every interceptor's ``intercept_service`` for
+every call and each would wrap the handler anew, while the chain does that once per call and
+builds each method's wrapped handler (and its service and method names) only once.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import asyncio
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 import grpc
@@ -28,12 +34,13 @@ from services.runtime.logging import Logger, get_logger
 from services.runtime.validation import validate
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
     import protovalidate
 
 __all__ = [
     "ErrorInterceptor",
+    "InterceptorChain",
     "LoggingInterceptor",
     "RpcCall",
     "RpcInterceptor",
@@ -52,22 +59,46 @@ else:  # generic only in grpc-stubs, not at run time
 
 
 @dataclass(frozen=True, slots=True)
+class RpcMethod:
+    """What the interceptors need to know of a method, worked out once per method."""
+
+    path: str
+    """Full method path, ``/shop.orders.v1.OrderService/GetOrder``."""
+    service: str
+    """``shop.orders.v1.OrderService``."""
+    name: str
+    """``GetOrder``."""
+    probe: bool
+    """A health check or reflection call: not application traffic (logged at debug level,
+    neither traced nor timed)."""
+
+    @classmethod
+    def of(cls, path: str) -> RpcMethod:
+        service = path.lstrip("/").partition("/")[0]
+        return cls(path, service, path.rpartition("/")[2], service.startswith(_QUIET_SERVICES))
+
+
+@dataclass(frozen=True, slots=True)
 class RpcCall:
     """One incoming RPC as the interceptors see it."""
 
-    method: str
-    """Full method path, ``/shop.orders.v1.OrderService/GetOrder``."""
+    rpc: RpcMethod
     request: Any
     """The request message; None for client-streaming RPCs (their requests are a stream)."""
     context: grpc.aio.ServicerContext[Any, Any]
 
     @property
+    def method(self) -> str:
+        """Full method path, ``/shop.orders.v1.OrderService/GetOrder``."""
+        return self.rpc.path
+
+    @property
     def service(self) -> str:
-        return self.method.lstrip("/").partition("/")[0]
+        return self.rpc.service
 
     @property
     def name(self) -> str:
-        return self.method.rpartition("/")[2]
+        return self.rpc.name
 
 
 class RpcInterceptor(_ServerInterceptor, ABC):
@@ -89,11 +120,45 @@ class RpcInterceptor(_ServerInterceptor, ABC):
             return cast("grpc.RpcMethodHandler[Any, Any]", None)
         return cast(
             "grpc.RpcMethodHandler[Any, Any]",
-            _wrap(handler, handler_call_details.method, self.around),
+            _wrap(handler, RpcMethod.of(handler_call_details.method), self.around),
         )
 
 
-def _wrap(handler: Any, method: str, around: Callable[..., Awaitable[Any]]) -> Any:
+class InterceptorChain(_ServerInterceptor):
+    """Several :class:`RpcInterceptor` as one ``grpc.aio`` interceptor, the first outermost.
+
+    Per call: one ``intercept_service`` and one :class:`RpcCall`; the wrapped handler of a
+    method is built the first time it is called and reused while the servicer's handler for
+    it stays the same object (as generated servicers' do)."""
+
+    def __init__(self, interceptors: Sequence[RpcInterceptor]) -> None:
+        self._arounds = tuple(interceptor.around for interceptor in reversed(interceptors))
+        self._wrapped: dict[str, tuple[object, Any]] = {}
+
+    def _around(self, call: RpcCall, proceed: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
+        for around in self._arounds:
+            proceed = partial(around, call, proceed)
+        return proceed()
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        handler: grpc.RpcMethodHandler[Any, Any] | None = await continuation(handler_call_details)
+        if handler is None:  # unknown method: grpc answers UNIMPLEMENTED itself
+            return cast("grpc.RpcMethodHandler[Any, Any]", None)
+        path = handler_call_details.method
+        cached = self._wrapped.get(path)
+        if cached is None or cached[0] is not handler:
+            cached = (handler, _wrap(handler, RpcMethod.of(path), self._around))
+            self._wrapped[path] = cached
+        return cast("grpc.RpcMethodHandler[Any, Any]", cached[1])
+
+
+def _wrap(handler: Any, method: RpcMethod, around: Callable[..., Awaitable[Any]]) -> Any:
     serializers = {
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,
@@ -170,7 +235,7 @@ class LoggingInterceptor(RpcInterceptor):
 
     def _finished(self, call: RpcCall, code: grpc.StatusCode, started: float) -> None:
         level = "info"
-        if call.service.startswith(_QUIET_SERVICES):
+        if call.rpc.probe:
             level = "debug"
         elif code in {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}:
             level = "error"

@@ -64,9 +64,6 @@ __all__ = [
     "RpcMetricsInterceptor",
 ]
 
-_UNTIMED_SERVICES = ("grpc.health.", "grpc.reflection.")
-"""Probes and tooling: not application traffic, left out of the RPC histogram."""
-
 _log = get_logger("services.runtime.metrics")
 
 
@@ -83,7 +80,7 @@ class RpcMetricsInterceptor(RpcInterceptor):
         )
 
     async def around(self, call: RpcCall, proceed: Callable[[], Awaitable[Any]]) -> Any:
-        if call.service.startswith(_UNTIMED_SERVICES):
+        if call.rpc.probe:  # health checks and reflection
             return await proceed()
         started = time.perf_counter()
         code = grpc.StatusCode.UNKNOWN

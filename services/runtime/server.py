@@ -39,7 +39,9 @@ from grpc_reflection.v1alpha import reflection
 
 from services.runtime.interceptors import (
     ErrorInterceptor,
+    InterceptorChain,
     LoggingInterceptor,
+    RpcInterceptor,
     ValidationInterceptor,
 )
 from services.runtime.logging import get_logger
@@ -139,12 +141,16 @@ class ServiceServer:
     async def setup(self) -> int:
         """Build the server and bind its port; return the bound port."""
         self._expect(State.NEW, "setup")
-        interceptors = [
-            *self._extra_interceptors,
-            LoggingInterceptor(),
-            ErrorInterceptor(),
-            ValidationInterceptor(),
-        ]
+        chained: list[RpcInterceptor] = []
+        interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = []
+        for extra in self._extra_interceptors:
+            # Ours run as one chain; any other grpc.aio interceptor runs outside it.
+            if isinstance(extra, RpcInterceptor):
+                chained.append(extra)
+            else:
+                interceptors.append(extra)
+        chained += [LoggingInterceptor(), ErrorInterceptor(), ValidationInterceptor()]
+        interceptors.append(InterceptorChain(chained))
         server = grpc.aio.server(interceptors=interceptors, options=self._options)
         self._health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
