@@ -49,12 +49,6 @@ from urllib.parse import unquote
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.instrumentation import grpc as otel_grpc
-from opentelemetry.instrumentation.grpc.filters import (
-    any_of,
-    health_check,
-    negate,
-    service_prefix,
-)
 from opentelemetry.propagators.aws import AwsXRayPropagator
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.metrics import Histogram, MeterProvider
@@ -456,8 +450,21 @@ def _untyped(module: Any) -> Any:
     return module
 
 
-def _application_calls() -> Any:
-    return negate(any_of(health_check(), service_prefix("grpc.reflection")))
+def _application_calls() -> Callable[[Any], bool]:
+    # What negate(any_of(health_check(), service_prefix("grpc.reflection"))) from the
+    # instrumentation's filters decides, at a fraction of the cost: those split the method
+    # path twice per call behind isinstance checks against typing protocols (5% of the
+    # gateway's CPU under load).
+    def application_call(details: Any) -> bool:
+        method = details.method
+        if isinstance(method, bytes):  # grpc passes bytes here (grpc/grpc#31092)
+            method = method.decode()
+        return not method.startswith(_PROBE_METHODS)
+
+    return application_call
+
+
+_PROBE_METHODS = ("/grpc.health.", "/grpc.reflection.")
 
 
 def setup_telemetry(

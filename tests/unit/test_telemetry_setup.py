@@ -303,3 +303,18 @@ def test_no_global_provider_is_installed_without_set_global():
     before = trace.get_tracer_provider()
     setup_telemetry("orders", environ={}, set_global=False)
     assert trace.get_tracer_provider() is before
+
+
+def test_client_spans_leave_out_probes_only():
+    """The client interceptors' filter: health checks and reflection are not traced."""
+    from types import SimpleNamespace
+
+    from services.runtime.telemetry import _application_calls
+
+    traced = _application_calls()
+    assert traced(SimpleNamespace(method="/shop.orders.v1.OrderService/GetOrder"))
+    assert traced(SimpleNamespace(method=b"/shop.orders.v1.OrderService/GetOrder"))
+    assert not traced(SimpleNamespace(method="/grpc.health.v1.Health/Check"))
+    assert not traced(SimpleNamespace(method=b"/grpc.health.v1.Health/Watch"))
+    reflection = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+    assert not traced(SimpleNamespace(method=reflection))
