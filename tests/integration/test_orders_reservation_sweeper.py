@@ -47,7 +47,7 @@ async def _stock(inventory: inventory_pb2_grpc.InventoryServiceStub) -> tuple[in
     return product.available_quantity, product.reserved_quantity
 
 
-async def _until(condition, timeout: float = 15.0) -> None:  # noqa: ANN001
+async def _until(condition, timeout: float = 15.0) -> None:
     async with asyncio.timeout(timeout):
         while not await condition():
             await asyncio.sleep(0.05)
