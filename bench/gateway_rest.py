@@ -122,6 +122,12 @@ async def start_gateway(upstream: int) -> tuple[asyncio.subprocess.Process, int]
         await asyncio.sleep(0.3)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -219,6 +225,7 @@ async def main() -> None:
     p50: dict[str, list[float]] = {"rest": [], "grpc": []}
     p99: dict[str, list[float]] = {"rest": [], "grpc": []}
     rates: dict[str, list[float]] = {"rest wrk": [], "rest python": [], "grpc": []}
+    gateway_cpu: list[float] = []
     try:
         await rest_latencies(gateway_port, 200)  # warm-up
         await grpc_latencies(stub, 200)
@@ -240,7 +247,12 @@ async def main() -> None:
                 p50[name].append(percentile(values, 0.5) * 1000)
                 p99[name].append(percentile(values, 0.99) * 1000)
             for name, measure in rate_sides:
-                rates[name].append(await measure())
+                before = cpu_seconds(gateway.pid)
+                rate = await measure()
+                rates[name].append(rate)
+                if name == "rest wrk":
+                    used = cpu_seconds(gateway.pid) - before
+                    gateway_cpu.append(used / (rate * args.seconds) * 1e6)
             print(
                 f"round {index + 1}: p50 rest {p50['rest'][-1]:.2f} ms grpc {p50['grpc'][-1]:.2f}"
                 f" ms; rest(wrk) {rates['rest wrk'][-1]:,.0f}/s rest(python) "
@@ -269,7 +281,8 @@ async def main() -> None:
         f"latency, one call at a time: REST p50 {rest50:.2f} ms / p99 {rest99:.2f} ms; gRPC "
         f"p50 {grpc50:.2f} ms / p99 {grpc99:.2f} ms; **p50 added by the gateway "
         f"{rest50 - grpc50:.2f} ms** (target <= 1 ms: "
-        f"{'met' if rest50 - grpc50 <= 1 else 'NOT met'})",
+        f"{'met' if rest50 - grpc50 <= 1 else 'NOT met'}). Gateway CPU per request under wrk: "
+        f"{statistics.median(gateway_cpu):.0f} us",
     )
 
 

@@ -28,7 +28,7 @@ def main() -> int:
     except ConfigError as exc:
         sys.stderr.write(f"gateway: {exc}\n")
         return 2
-    gateway: Gateway = app.state.gateway
+    gateway: Gateway = app.gateway
 
     def route_of(scope: dict[str, str]) -> str | None:
         method, path = scope.get("method", "GET"), scope.get("path", "/")

@@ -1,7 +1,7 @@
 """The gateway ASGI application, built from descriptors at start-up.
 
-:func:`build_app` takes settings, a FileDescriptorSet and an upstream map and returns a
-Starlette app whose routes are the ``google.api.http`` bindings of every service that has an
+:func:`build_app` takes settings, a FileDescriptorSet and an upstream map and returns an
+ASGI app whose routes are the ``google.api.http`` bindings of every service that has an
 upstream: no route is written by hand. Per request, in order: match route -> authenticate and
 authorize -> rate limit -> read body (413 over the limit) -> cache lookup / ETag -> transcode ->
 call the upstream with the request's deadline and trace metadata -> transcode back.
@@ -18,12 +18,10 @@ from typing import TYPE_CHECKING, Any, cast
 import grpc
 import redis.asyncio
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import HTMLResponse, Response, StreamingResponse
-from starlette.routing import request_response
 
+from gateway._asgi import GatewayApp
 from gateway._auth import Authenticator, Caller
 from gateway._cache import (
     CacheStore,
@@ -50,6 +48,7 @@ if TYPE_CHECKING:
 
     from google.protobuf.message import Message
     from starlette.requests import Request
+    from starlette.types import ASGIApp
 
     from gateway.settings import GatewaySettings
 
@@ -170,7 +169,7 @@ class Gateway:
         return found
 
     @contextlib.asynccontextmanager
-    async def lifespan(self, _: Starlette) -> AsyncIterator[None]:
+    async def lifespan(self) -> AsyncIterator[None]:
         """Upstream health checks and Redis for the app's lifetime."""
         async with self.upstreams:
             try:
@@ -374,7 +373,7 @@ def build_app(
     *,
     redis_prefix: str = "gw:",
     interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
-) -> Starlette:
+) -> GatewayApp:
     """The gateway app for every service in ``descriptors`` that ``upstreams`` addresses.
 
     ``descriptors`` defaults to ``settings.descriptors`` or else the packaged shop set;
@@ -414,19 +413,16 @@ def build_app(
             return await endpoint(request)
         return await gateway.handle(request)
 
-    middleware = [Middleware(EdgeMiddleware)]
-    if settings.cors_origins:
-        middleware.append(
-            Middleware(
-                CORSMiddleware,
+    def wrap(app: ASGIApp) -> ASGIApp:
+        if settings.cors_origins:
+            app = CORSMiddleware(
+                app,
                 allow_origins=list(settings.cors_origins),
                 allow_methods=_ALL_METHODS,
                 allow_headers=["*"],
                 expose_headers=["X-Request-Id", "ETag", "Retry-After", *TRACE_HEADERS],
                 max_age=600,
             )
-        )
-    app = Starlette(middleware=middleware, lifespan=gateway.lifespan)
-    app.router.default = request_response(dispatch)
-    app.state.gateway = gateway
-    return app
+        return EdgeMiddleware(app)
+
+    return GatewayApp(gateway, dispatch, gateway.lifespan, wrap)
