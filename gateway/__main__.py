@@ -49,6 +49,10 @@ def main() -> int:
         access_log=False,
         proxy_headers=True,
         timeout_graceful_shutdown=10,
+        # httptools (C) parses HTTP/1.1 at a sixth less CPU per request than h11; the stock
+        # asyncio loop, not uvloop, as grpc.aio is built and tested on it.
+        http="httptools",
+        loop="asyncio",
     )
     asyncio.run(telemetry.shutdown())
     return 0
