@@ -30,11 +30,12 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import aio_pika
+from _transport import BODY, ours_consume, ours_publish, outgoing
 from proton.handlers import MessagingHandler
 from proton.reactor import Container
 
 from broker import BrokerURL
-from broker.transport import Delivery, OutgoingMessage, SubscriptionSpec, TransportOptions
+from broker.transport import SubscriptionSpec, TransportOptions
 from broker.transports._amqp10_messages import to_message
 from broker.transports._amqp10_topology import RabbitTopology
 from broker.transports.amqp10 import Amqp10Transport
@@ -43,59 +44,6 @@ if TYPE_CHECKING:
     import proton
 
 URL = "amqp10://guest:guest@127.0.0.1:5672?dialect=rabbitmq&queue_type=classic"
-BODY = b"\xc3\x01" + bytes(range(8)) + b"x" * 190  # ~200-byte Avro single-object body
-
-
-def outgoing(topic: str, n: int) -> OutgoingMessage:
-    return OutgoingMessage(
-        topic=topic,
-        body=BODY,
-        attributes={
-            "id": f"{n:08d}-{uuid.uuid4().hex}",
-            "type": topic,
-            "source": "//bench",
-            "specversion": "1.0",
-            "time": "2026-01-01T00:00:00Z",
-        },
-        headers={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
-        content_type="application/avro",
-    )
-
-
-# -- ours --------------------------------------------------------------------------------------
-
-
-async def ours_publish(transport: Amqp10Transport, topic: str, count: int, window: int) -> float:
-    numbers = iter(range(count))
-
-    async def worker() -> None:
-        for n in numbers:
-            await transport.publish(outgoing(topic, n), timeout=30)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(min(window, count))))
-    return count / (time.perf_counter() - started)
-
-
-async def ours_consume(transport: Amqp10Transport, spec: SubscriptionSpec, count: int) -> float:
-    loop = asyncio.get_running_loop()
-    done = loop.create_future()
-    stamps: list[float] = []
-    tasks: set[asyncio.Task[None]] = set()
-
-    def on_delivery(delivery: Delivery) -> None:
-        stamps.append(time.perf_counter())
-        task = loop.create_task(delivery.ack())
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-        if len(stamps) == count and not done.done():
-            done.set_result(None)
-
-    consumer = await transport.subscribe(spec, on_delivery)
-    await asyncio.wait_for(done, 120)
-    await asyncio.gather(*tasks)
-    await consumer.cancel()
-    return (count - 1) / (stamps[-1] - stamps[0])
 
 
 # -- raw proton --------------------------------------------------------------------------------

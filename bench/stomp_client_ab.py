@@ -22,8 +22,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from _transport import ours_consume, ours_publish
 from _util import Row, median, report
-from stomp_vs_stomppy import ours_consume, ours_publish
 
 import broker.transports.stomp as stomp_module
 from broker import BrokerURL

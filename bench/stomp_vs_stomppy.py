@@ -30,66 +30,14 @@ import uuid
 from typing import Any
 
 import stomp
+from _transport import BODY, ours_consume, ours_publish, outgoing
 from _util import Row, median, report
 
 from broker import BrokerURL, naming
-from broker.transport import Delivery, OutgoingMessage, SubscriptionSpec, TransportOptions
+from broker.transport import SubscriptionSpec, TransportOptions
 from broker.transports.stomp import StompTransport, to_wire
 
 URL = "stomp://127.0.0.1:61613"
-BODY = b"\xc3\x01" + bytes(range(8)) + b"x" * 190
-
-
-def outgoing(topic: str, n: int) -> OutgoingMessage:
-    return OutgoingMessage(
-        topic=topic,
-        body=BODY,
-        attributes={
-            "id": f"{n:08d}-{uuid.uuid4().hex}",
-            "type": topic,
-            "source": "//bench",
-            "specversion": "1.0",
-            "time": "2026-01-01T00:00:00+00:00",
-        },
-        headers={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
-        content_type="application/avro",
-    )
-
-
-# -- ours --------------------------------------------------------------------------------------
-
-
-async def ours_publish(transport: StompTransport, topic: str, count: int, window: int) -> float:
-    numbers = iter(range(count))
-
-    async def worker() -> None:
-        for n in numbers:
-            await transport.publish(outgoing(topic, n), timeout=30)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(min(window, count))))
-    return count / (time.perf_counter() - started)
-
-
-async def ours_consume(transport: StompTransport, spec: SubscriptionSpec, count: int) -> float:
-    loop = asyncio.get_running_loop()
-    done = loop.create_future()
-    stamps: list[float] = []
-    tasks: set[asyncio.Task[None]] = set()
-
-    def on_delivery(delivery: Delivery) -> None:
-        stamps.append(time.perf_counter())
-        task = loop.create_task(delivery.ack())
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-        if len(stamps) == count and not done.done():
-            done.set_result(None)
-
-    consumer = await transport.subscribe(spec, on_delivery)
-    await asyncio.wait_for(done, 120)
-    await asyncio.gather(*tasks)
-    await consumer.cancel()
-    return (count - 1) / (stamps[-1] - stamps[0])
 
 
 # -- raw stomp.py ------------------------------------------------------------------------------
