@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from broker.errors import DecodeError
 from broker.transport import SubscriptionSpec
+from services.audit.domain import trace_id_of
 from services.cli._common import add_broker_option, connect, run, to_json
 
 if TYPE_CHECKING:
@@ -43,14 +44,6 @@ def register(commands: Any) -> None:
     tail.set_defaults(handler=lambda args: run(_tail(args)))
 
 
-_TRACEPARENT_FIELDS = 4  # version-traceid-spanid-flags
-
-
-def trace_id(headers: dict[str, str]) -> str:
-    parts = headers.get("traceparent", "").split("-")
-    return parts[1] if len(parts) == _TRACEPARENT_FIELDS else "-"
-
-
 def describe(broker: Broker, delivery: Delivery, *, as_json: bool) -> str:
     attrs = delivery.attributes
     try:
@@ -63,7 +56,7 @@ def describe(broker: Broker, delivery: Delivery, *, as_json: bool) -> str:
         "type": attrs.get("type", delivery.topic),
         "subject": attrs.get("subject"),
         "id": attrs.get("id"),
-        "trace_id": trace_id(delivery.headers),
+        "trace_id": trace_id_of(delivery.headers.get("traceparent")) or "-",
         "data": payload,
     }
     if as_json:
