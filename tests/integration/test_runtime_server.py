@@ -28,6 +28,7 @@ from services.runtime import (
     create_server,
     get_logger,
 )
+from services.runtime.interceptors import RpcCall, RpcInterceptor
 from shop.common.v1 import common_pb2
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.orders.v1 import orders_pb2, orders_pb2_grpc
@@ -382,3 +383,55 @@ async def test_unexpected_error_is_logged_with_traceback(channel, json_logs):
     assert error["exception"][0]["exc_type"] == "RuntimeError"
     assert error["rpc.method"] == "ListProducts"
     assert next(line for line in lines if line["event"] == "rpc.finished")["code"] == "INTERNAL"
+
+
+class _Recording(RpcInterceptor):
+    """Records the order in which it runs and what it saw of the call."""
+
+    def __init__(self, name: str, seen: list[str]) -> None:
+        self._name, self._seen = name, seen
+
+    async def around(self, call: RpcCall, proceed: Any) -> Any:
+        self._seen.append(f"{self._name}:{call.rpc.name}:{'probe' if call.rpc.probe else 'app'}")
+        return await proceed()
+
+
+class _PlainGrpc(grpc.aio.ServerInterceptor):
+    """A grpc.aio interceptor that is not one of ours: it runs outside the chain."""
+
+    def __init__(self, seen: list[str]) -> None:
+        self._seen = seen
+
+    async def intercept_service(self, continuation: Any, details: Any) -> Any:
+        self._seen.append(f"plain:{details.method.rsplit('/', 1)[-1]}")
+        return await continuation(details)
+
+
+async def test_extra_interceptors_run_in_order_around_every_call(inventory):
+    """Extra RpcInterceptors run in the chain in the order given, on every call (the chain
+    reuses each method's wrapped handler); a plain grpc.aio interceptor runs too, outside."""
+    seen: list[str] = []
+    srv = await create_server(
+        "test-extras",
+        [(INVENTORY, inventory, inventory_pb2_grpc.add_InventoryServiceServicer_to_server)],
+        address="127.0.0.1:0",
+        readiness=(),
+        interceptors=[_Recording("a", seen), _PlainGrpc(seen), _Recording("b", seen)],
+    )
+    await srv.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{srv.port}") as ch:
+            stub = inventory_pb2_grpc.InventoryServiceStub(ch)
+            for _ in range(2):
+                with pytest.raises(grpc.aio.AioRpcError) as missing:
+                    await stub.GetProduct(inventory_pb2.GetProductRequest(sku="SKU-1"))
+                assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+            await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest())
+    finally:
+        await srv.stop(grace=0)
+    assert seen == [
+        *["plain:GetProduct", "a:GetProduct:app", "b:GetProduct:app"] * 2,
+        "plain:Check",
+        "a:Check:probe",
+        "b:Check:probe",
+    ]
