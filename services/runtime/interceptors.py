@@ -104,6 +104,8 @@ class RpcCall:
 class RpcInterceptor(_ServerInterceptor, ABC):
     """Base class: wraps every handler so :meth:`around` runs around each call."""
 
+    _alone: InterceptorChain | None = None
+
     @abstractmethod
     async def around(self, call: RpcCall, proceed: Callable[[], Awaitable[Any]]) -> Any:
         """Run ``proceed()`` (the rest of the chain) and return its result."""
@@ -115,13 +117,10 @@ class RpcInterceptor(_ServerInterceptor, ABC):
         ],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any]:
-        handler: grpc.RpcMethodHandler[Any, Any] | None = await continuation(handler_call_details)
-        if handler is None:  # unknown method: grpc answers UNIMPLEMENTED itself
-            return cast("grpc.RpcMethodHandler[Any, Any]", None)
-        return cast(
-            "grpc.RpcMethodHandler[Any, Any]",
-            _wrap(handler, RpcMethod.of(handler_call_details.method), self.around),
-        )
+        """Installed on a server by itself: a chain of one."""
+        if self._alone is None:
+            self._alone = InterceptorChain([self])
+        return await self._alone.intercept_service(continuation, handler_call_details)
 
 
 class InterceptorChain(_ServerInterceptor):

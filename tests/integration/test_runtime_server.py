@@ -435,3 +435,21 @@ async def test_extra_interceptors_run_in_order_around_every_call(inventory):
         "a:Check:probe",
         "b:Check:probe",
     ]
+
+
+async def test_an_interceptor_installed_alone_on_a_plain_server(inventory):
+    """Each RpcInterceptor is a grpc.aio interceptor by itself too (a chain of one)."""
+    seen: list[str] = []
+    plain = grpc.aio.server(interceptors=[_Recording("alone", seen)])
+    inventory_pb2_grpc.add_InventoryServiceServicer_to_server(inventory, plain)
+    port = plain.add_insecure_port("127.0.0.1:0")
+    await plain.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+            stub = inventory_pb2_grpc.InventoryServiceStub(ch)
+            for _ in range(2):
+                with pytest.raises(grpc.aio.AioRpcError):
+                    await stub.GetProduct(inventory_pb2.GetProductRequest(sku="SKU-1"))
+    finally:
+        await plain.stop(0)
+    assert seen == ["alone:GetProduct:app"] * 2
