@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import signal
+import socket
 from typing import TYPE_CHECKING, Any, Self
 
 import grpc
@@ -37,6 +38,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer  # public as health.aio, which mypy cannot see
 from grpc_reflection.v1alpha import reflection
 
+from services.runtime.errors import ConfigError
 from services.runtime.interceptors import (
     ErrorInterceptor,
     InterceptorChain,
@@ -89,7 +91,9 @@ class ServiceServer:
         self.shutdown_grace = shutdown_grace
         self.port: int | None = None
         self._extra_interceptors = tuple(interceptors)
-        self._options = tuple(options)
+        # gRPC sets SO_REUSEPORT by default on Linux: a second process started on the same
+        # port would bind without error and silently take half of the connections.
+        self._options = (("grpc.so_reuseport", 0), *options)
         self._not_ready = set(readiness)
         self._services: list[tuple[str, object, Callable[[Any, Any], None]]] = []
         self._hooks: list[tuple[str, ShutdownHook]] = []
@@ -162,9 +166,11 @@ class ServiceServer:
         # The health servicer starts with "" SERVING; nothing is ready yet.
         for service in ["", *self.service_names]:
             await self._health.set(service, _NOT_SERVING)
-        port = server.add_insecure_port(self.address)
+        # Checked here first: gRPC would also refuse, but only after logging its own lines.
+        port = server.add_insecure_port(self.address) if _can_bind(self.address) else 0
         if port == 0:
-            raise OSError(f"{self.name}: could not bind gRPC address {self.address}")
+            problem = f"cannot bind {self.address} (in use by another process?)"
+            raise ConfigError("GRPC_HOST/GRPC_PORT", problem)
         self._server, self.port = server, port
         self._stopped = asyncio.Event()
         self._state = State.SET_UP
@@ -301,3 +307,17 @@ async def create_server(
         server.add_service(descriptor, servicer, add_to_server)
     await server.setup()
     return server
+
+
+def _can_bind(address: str) -> bool:
+    """Whether ``host:port`` (``[v6]:port`` too) can be bound now, as gRPC would bind it."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, int(port)))
+    except (OSError, ValueError):
+        return False
+    return True

@@ -76,6 +76,23 @@ def test_config_error_prints_one_line_and_exits_2(tmp_path):
     assert stderr == "configuration error: GRPC_PORT: 'not-a-port' is not an integer\n"
 
 
+def test_taken_port_prints_one_line_and_exits_2(tmp_path):
+    """A port another server already listens on is refused at start-up in one line."""
+    first = _start(tmp_path)
+    port = _wait_for_event(first, "server.started")["port"]
+    try:
+        second = _start(tmp_path, GRPC_PORT=str(port))
+        _, stderr = second.communicate(timeout=30)
+    finally:
+        first.kill()
+        first.communicate()
+    assert second.returncode == 2
+    assert stderr == (
+        f"configuration error: GRPC_HOST/GRPC_PORT: cannot bind 127.0.0.1:{port}"
+        " (in use by another process?)\n"
+    )
+
+
 def test_sigterm_stops_gracefully_and_exits_0(tmp_path):
     """SIGTERM runs the shutdown in order (stopping, hooks, stopped) and exits 0; every log
     line is JSON with the service name."""

@@ -19,6 +19,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
 from services.runtime import (
+    ConfigError,
     FailedPrecondition,
     NotFound,
     PreconditionViolation,
@@ -350,6 +351,13 @@ async def test_stop_twice_is_safe(server):
     assert server.state is State.STOPPED
     with pytest.raises(RuntimeError, match="cannot start while stopped"):
         await server.start()
+
+
+async def test_a_second_server_on_a_taken_port_refuses_to_start(server):
+    """gRPC's default SO_REUSEPORT would let a second server share the port and take half of
+    its connections; ours refuses to bind instead."""
+    with pytest.raises(ConfigError, match=f"cannot bind 127.0.0.1:{server.port}"):
+        await create_server("second", address=f"127.0.0.1:{server.port}")
 
 
 async def test_log_lines_are_json_with_the_rpc_bound(channel, json_logs):
