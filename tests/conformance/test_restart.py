@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import socket
 
 import pytest
 
 from broker import BrokerConnectionError, BrokerURL
 from tests.conformance._support import Inbox, eventually, ping
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.ports import free_port
 
 
 @pytest.mark.slow
@@ -59,7 +53,7 @@ async def test_failover_url_skips_a_dead_endpoint(make_broker, target, namespace
     """With a dead endpoint listed first, the broker connects to the live one."""
     parsed = BrokerURL.parse(target.url)
     live = parsed.endpoints[0]
-    dead = dataclasses.replace(live, port=_closed_port())
+    dead = dataclasses.replace(live, port=free_port())
     url = dataclasses.replace(parsed, endpoints=(dead, live))
     broker = make_broker(url)
     await broker.start()
@@ -73,6 +67,6 @@ async def test_failover_url_skips_a_dead_endpoint(make_broker, target, namespace
 async def test_unreachable_broker_fails_start_with_one_clear_error(make_broker, target):
     """Start-up against nothing listening raises BrokerConnectionError naming the URL."""
     scheme = target.url.split("://", 1)[0]
-    broker = make_broker(f"{scheme}://127.0.0.1:{_closed_port()}", connect_timeout=1.0)
+    broker = make_broker(f"{scheme}://127.0.0.1:{free_port()}", connect_timeout=1.0)
     with pytest.raises(BrokerConnectionError, match="cannot connect to broker"):
         await broker.start()

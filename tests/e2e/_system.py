@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from tests.e2e import harness
-from tests.e2e.support import RABBIT, delete_rabbit_topology, free_port, isolated_broker_url
+from tests.e2e.support import RABBIT, delete_rabbit_topology, isolated_broker_url
+from tests.support.ports import free_port
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

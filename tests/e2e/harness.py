@@ -24,8 +24,9 @@ from shop.inventory.v1 import inventory_pb2_grpc
 from shop.notifications.v1 import notifications_pb2_grpc
 from shop.orders.v1 import orders_pb2_grpc
 from shop.payments.v1 import payments_pb2_grpc
-from tests.e2e.support import delete_rabbit_topology, free_port, isolated_broker_url
+from tests.e2e.support import delete_rabbit_topology, isolated_broker_url
 from tests.support.databases import POSTGRES_ADMIN_URL
+from tests.support.ports import free_port
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 import uuid
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -55,12 +54,6 @@ async def delete_rabbit_topology(prefix: str, groups: Iterable[str]) -> None:
         channel = await connection.channel()
         with contextlib.suppress(Exception):
             await channel.exchange_delete(f"{prefix}.events")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @asynccontextmanager

@@ -4,7 +4,6 @@ Status JSON for API paths; a bad setting stops it with one line."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,11 +11,7 @@ import time
 import httpx
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.ports import free_port
 
 
 @pytest.fixture
@@ -25,7 +20,7 @@ def gateway(tmp_path):
     web.mkdir()
     (web / "index.html").write_text("<!doctype html><title>console</title>")
     (web / "app.js").write_text("export const x = 1;")
-    port = _free_port()
+    port = free_port()
     env = dict(
         os.environ,
         GATEWAY_PORT=str(port),

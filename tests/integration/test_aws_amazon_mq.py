@@ -15,7 +15,7 @@ from broker.errors import BrokerConnectionError, ConfigurationError
 from broker.url import BrokerURL
 from services.runtime import ConfigError, Settings
 from tests.support.moto_server import REGION, moto_server, session
-from tests.support.rabbitmq_node import free_port
+from tests.support.ports import free_port
 
 
 @pytest.fixture(scope="module")

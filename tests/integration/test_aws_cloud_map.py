@@ -8,7 +8,7 @@ import pytest
 
 from services.discovery import DiscoveryError, discover, discover_upstreams, grpc_target
 from tests.support.moto_server import moto_server, session
-from tests.support.rabbitmq_node import free_port
+from tests.support.ports import free_port
 
 
 @pytest.fixture(scope="module")

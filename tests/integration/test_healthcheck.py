@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import socket
-
 from services.runtime import create_server
 from services.runtime.healthcheck import healthy
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.ports import free_port
 
 
 async def test_probe_follows_the_services_health():
@@ -26,5 +19,5 @@ async def test_probe_follows_the_services_health():
         assert await healthy(env) is True
     finally:
         await server.stop()
-    assert await healthy({"GRPC_PORT": str(_closed_port())}, timeout=0.5) is False
-    assert await healthy({"SERVICE_NAME": "gateway", "GATEWAY_PORT": str(_closed_port())}) is False
+    assert await healthy({"GRPC_PORT": str(free_port())}, timeout=0.5) is False
+    assert await healthy({"SERVICE_NAME": "gateway", "GATEWAY_PORT": str(free_port())}) is False

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import boto3
 
-from tests.support.rabbitmq_node import free_port
+from tests.support.ports import free_port
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

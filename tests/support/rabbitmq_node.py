@@ -7,11 +7,12 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from tests.support.ports import free_port
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -20,12 +21,6 @@ if TYPE_CHECKING:
     from tests.support.tls import TestCA
 
 _BIN = "/usr/lib/rabbitmq/bin"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
