@@ -252,41 +252,48 @@ class _Delivery(Delivery):
         self.topic = self.attributes.get("type") or frame.headers.get("destination", "")
         self.redelivered = frame.headers.get("redelivered") == "true"
 
-    def _settle(self) -> bool:
+    def _claim(self) -> bool:
+        """True for the first settling call only: a delivery is settled once."""
         if self._settled:
             return False
         self._settled = True
-        self._consumer.settled(self)
         return True
 
     def _ack(self) -> None:
         self._transport._client.ack(self._ack_id)  # noqa: SLF001 - same module family
 
     async def ack(self) -> None:
-        if self._settle():
+        if self._claim():
             self._ack()
+            self._consumer.settled(self)
 
     async def release(self) -> None:
         # ActiveMQ treats a STOMP NACK as a poison message (straight to its DLQ), so releasing
         # means leaving the message unacknowledged: the broker redelivers it once this
         # subscription ends, which is when release is used (shutdown, `dlq list`).
-        self._settle()
+        if self._claim():
+            self._consumer.settled(self)
 
     async def retry(self, delay: float, headers: Mapping[str, str]) -> None:
-        if not self._settle():
-            return
-        if not self._ephemeral:
+        if self._claim():
             queue = naming.activemq_retry_queue(self._spec.group, self._transport.prefix)
-            await self._transport.send_copy(queue, self, headers, delay=delay)
-        self._ack()
+            await self._copy_then_ack(queue, headers, delay)
 
     async def dead_letter(self, headers: Mapping[str, str]) -> None:
-        if not self._settle():
-            return
-        if not self._ephemeral:
+        if self._claim():
             queue = naming.activemq_dead_letter_queue(self._spec.group, self._transport.prefix)
-            await self._transport.send_copy(queue, self, {**self.headers, **headers})
-        self._ack()
+            await self._copy_then_ack(queue, {**self.headers, **headers}, 0.0)
+
+    async def _copy_then_ack(self, queue: str, headers: Mapping[str, str], delay: float) -> None:
+        # Counted as settled only once the ACK is written: the last settled delivery of a
+        # cancelled subscription lets its UNSUBSCRIBE go out, and an ACK after that is lost
+        # (ActiveMQ has taken the message back), leaving e.g. a replayed dead letter behind.
+        try:
+            if not self._ephemeral:
+                await self._transport.send_copy(queue, self, headers, delay=delay)
+            self._ack()
+        finally:
+            self._consumer.settled(self)
 
 
 TRANSPORT = StompTransport

@@ -7,7 +7,7 @@ import asyncio
 import itertools
 import time
 
-from broker import DeadLetter, RetryPolicy
+from broker import DeadLetter, RetryPolicy, dead_letters
 from broker.transport import OutgoingMessage, SubscriptionSpec
 from tests.conformance._support import DeadLetters, Inbox, eventually, ping
 
@@ -165,3 +165,48 @@ async def test_replayed_dead_letter_is_handled_once(make_broker, namespace, uid)
     await asyncio.sleep(0.5)
     assert inbox.seqs == [4]
     assert inbox.events[0].extensions.get("x-replayed") == "1"
+
+
+async def test_replaying_the_last_collected_dead_letter_takes_it_off_the_queue(
+    make_broker, namespace, uid
+):
+    """`collect` stops consuming before the letters are settled: replaying the one settled
+    last (as `shopmq dlq replay` does after releasing the others) still removes it from the
+    dead-letter queue, and the released ones stay."""
+    broker = make_broker()
+    await broker.start()
+    inbox = Inbox()
+    broken = {"yes": True}
+
+    async def handler(event):
+        if broken["yes"]:
+            raise DeadLetter("bug")
+        await inbox(event)
+
+    group = f"g{uid}"
+    topics = (f"{namespace}.Ping",)
+    await broker.subscribe(group, list(topics), handler, retry=FAST)
+    sent = [await broker.publish(f"{namespace}.Ping", ping(seq)) for seq in (1, 2, 3)]
+    spec = SubscriptionSpec(group=group, topics=topics)
+
+    async def letters():
+        collected = await dead_letters.collect(broker.transport, spec, idle=0.5)
+        return {letter.attributes["id"]: letter for letter in collected}
+
+    deadline = time.monotonic() + 20
+    while len(collected := await letters()) < 3:
+        await asyncio.gather(*(letter.release() for letter in collected.values()))
+        assert time.monotonic() < deadline, f"{len(collected)} of 3 dead letters"
+    broken["yes"] = False
+    assert set(collected) == {event.id for event in sent}
+    last = sent[2].id
+    for event_id, letter in collected.items():
+        if event_id != last:
+            await letter.release()
+    await dead_letters.replay(collected[last])
+
+    await eventually(lambda: len(inbox.events) == 1, what="the replayed event handled")
+    remaining = await letters()
+    await asyncio.gather(*(letter.release() for letter in remaining.values()))
+    assert set(remaining) == {sent[0].id, sent[1].id}
+    assert inbox.seqs == [3]
