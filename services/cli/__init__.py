@@ -8,8 +8,12 @@ never as a traceback.
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from typing import TYPE_CHECKING
+
+import structlog
 
 from broker.errors import BrokerError
 from services.cli import _demo, _dlq, _docs, _events, _schemas, _up
@@ -30,6 +34,9 @@ Start here:
   shopmq events tail          print events as they are published, with trace ids
   shopmq dlq list payments    what a consumer group dead-lettered, and why
   shopmq asyncapi -o FILE     the AsyncAPI document of every channel and message
+
+Results go to stdout, errors to stderr as one line. SHOPMQ_LOG_LEVEL=info (or warning, debug)
+adds the toolkit's log lines (connections, reconnects) on stderr.
 """
 
 
@@ -49,9 +56,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_logs() -> None:
+    # stdout carries the command's output (``--json`` is one object per line) and a failure
+    # is one line on stderr; the toolkit's own log lines (connecting, reconnecting) go to
+    # stderr too, and only when SHOPMQ_LOG_LEVEL asks for them.
+    level = os.environ.get("SHOPMQ_LOG_LEVEL", "error").upper()
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping().get(level, logging.ERROR)
+        ),
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _quiet_logs()
     try:
         status: int = args.handler(args)
     except (BrokerError, CommandError, OSError, RuntimeError, TimeoutError) as exc:

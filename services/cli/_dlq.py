@@ -75,14 +75,15 @@ async def _list(args: argparse.Namespace) -> int:
     async with connect(args.broker) as broker:
         letters = await dead_letters.collect(broker.transport, _spec(args))
         for letter in letters:
-            print(describe(broker, letter, as_json=args.json))
-            if not args.json:
-                reason = ", ".join(
-                    f"{h}={letter.headers[h]}" for h in ERROR_HEADERS if h in letter.headers
-                )
-                print(f"    {reason}")
+            reason = {h: letter.headers[h] for h in ERROR_HEADERS if h in letter.headers}
+            if args.json:
+                print(describe(broker, letter, as_json=True, extra={"dead_letter": reason}))
+            else:
+                print(describe(broker, letter, as_json=False))
+                print("    " + ", ".join(f"{h}={value}" for h, value in reason.items()))
         await asyncio.gather(*(letter.release() for letter in letters))
-        print(f"{len(letters)} dead letter(s) in group {args.group!r}")
+        if not args.json:  # the output stays one JSON object per line
+            print(f"{len(letters)} dead letter(s) in group {args.group!r}")
     return 0
 
 

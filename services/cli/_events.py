@@ -44,7 +44,10 @@ def register(commands: Any) -> None:
     tail.set_defaults(handler=lambda args: run(_tail(args)))
 
 
-def describe(broker: Broker, delivery: Delivery, *, as_json: bool) -> str:
+def describe(
+    broker: Broker, delivery: Delivery, *, as_json: bool, extra: dict[str, Any] | None = None
+) -> str:
+    """One delivery for people (two lines) or as one JSON object, ``extra`` keys added."""
     attrs = delivery.attributes
     try:
         _writer, data = broker.codec.decode(delivery.body)
@@ -58,6 +61,7 @@ def describe(broker: Broker, delivery: Delivery, *, as_json: bool) -> str:
         "id": attrs.get("id"),
         "trace_id": trace_id_of(delivery.headers.get("traceparent")) or "-",
         "data": payload,
+        **(extra or {}),
     }
     if as_json:
         return to_json(record)
