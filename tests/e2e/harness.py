@@ -98,11 +98,20 @@ async def databases(kind: str, tmp_path: Path) -> AsyncIterator[dict[str, str]]:
 
 @asynccontextmanager
 async def cluster(
-    base_broker_url: str, kind: str, tmp_path: Path, **extra_env: str
+    base_broker_url: str,
+    kind: str,
+    tmp_path: Path,
+    *,
+    ports: dict[str, int] | None = None,
+    service_env: dict[str, dict[str, str]] | None = None,
+    **extra_env: str,
 ) -> AsyncIterator[Cluster]:
-    """Start the five services and wait until each is SERVING; stop them with SIGTERM."""
+    """Start the five services and wait until each is SERVING; stop them with SIGTERM.
+
+    ``ports`` fixes each service's gRPC port (free ones by default), ``extra_env`` is added to
+    every service's environment and ``service_env[name]`` to that one service's."""
     broker_url, prefix = isolated_broker_url(base_broker_url)
-    ports = {name: free_port() for name in SERVICES}
+    ports = ports or {name: free_port() for name in SERVICES}
     logs = tmp_path / "logs"
     logs.mkdir(exist_ok=True)
     running = Cluster(broker_url=broker_url, ports=ports, logs=logs)
@@ -125,6 +134,7 @@ async def cluster(
                         "INVENTORY_DEADLINE": "30",
                         "PYTHONUNBUFFERED": "1",
                         **extra_env,
+                        **(service_env or {}).get(name, {}),
                     }
                     env.pop("METRICS_PORT", None)
                     log = (logs / f"{name}.log").open("wb")

@@ -359,10 +359,14 @@ async def shop_system(
     *,
     kind: str = "sqlite",
     gateway_env: dict[str, str] | None = None,
+    ports: dict[str, int] | None = None,
+    per_service_env: dict[str, dict[str, str]] | None = None,
     **service_env: str,
 ) -> AsyncIterator[System]:
     """The five services (e2e harness) and the gateway in front of them, all processes."""
-    async with cluster(broker_url, kind, tmp_path, **service_env) as running:
+    async with cluster(
+        broker_url, kind, tmp_path, ports=ports, service_env=per_service_env, **service_env
+    ) as running:
         gateway, base = await _start_gateway(running.ports, running.logs, gateway_env or {})
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
         try:
