@@ -16,7 +16,7 @@ import aio_pika
 import pytest
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import AsyncIterator, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,3 +55,18 @@ async def _delete_queues(names: list[str]) -> None:
         channel = await connection.channel()
         for name in names:
             await channel.queue_delete(name)
+
+
+@pytest.fixture
+async def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Parametrize indirectly with an engine: ``rabbitmq`` is the machine's RabbitMQ (a
+    test isolates itself by exchange and queue prefix); ``activemq`` is a private ActiveMQ
+    instance for the test, since virtual topic names come from the event types alone."""
+    from tests.e2e.support import RABBIT  # noqa: PLC0415 - the tiers' helpers load on use
+    from tests.support.activemq_instance import private_activemq  # noqa: PLC0415
+
+    if request.param == "rabbitmq":
+        yield RABBIT
+        return
+    async with private_activemq(tmp_path / "activemq") as instance:
+        yield instance.url

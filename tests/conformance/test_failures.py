@@ -14,6 +14,19 @@ from tests.conformance._support import DeadLetters, Inbox, eventually, ping
 FAST = RetryPolicy(max_attempts=3, initial_delay=0.2, multiplier=2.0)
 
 
+class FixableHandler:
+    """Dead-letters every event until ``broken`` is set False, then collects them."""
+
+    def __init__(self) -> None:
+        self.broken = True
+        self.inbox = Inbox()
+
+    async def __call__(self, event):
+        if self.broken:
+            raise DeadLetter("bug")
+        await self.inbox(event)
+
+
 async def _watch_dlq(broker, group, topics):
     dead = DeadLetters()
     spec = SubscriptionSpec(group=group, topics=tuple(topics))
@@ -141,14 +154,8 @@ async def test_replayed_dead_letter_is_handled_once(make_broker, namespace, uid)
     handler processes it exactly once."""
     broker = make_broker()
     await broker.start()
-    inbox = Inbox()
-    broken = {"yes": True}
-
-    async def handler(event):
-        if broken["yes"]:
-            raise DeadLetter("bug")
-        await inbox(event)
-
+    handler = FixableHandler()
+    inbox = handler.inbox
     group = f"g{uid}"
     topics = [f"{namespace}.Ping"]
     await broker.subscribe(group, topics, handler, retry=FAST)
@@ -158,7 +165,7 @@ async def test_replayed_dead_letter_is_handled_once(make_broker, namespace, uid)
     await broker.publish(f"{namespace}.Ping", ping(4))
     await eventually(lambda: len(letters) == 1)
 
-    broken["yes"] = False
+    handler.broken = False
     await letters[0].retry(0, {"x-replayed": "1"})
     await consumer.cancel()
     await eventually(lambda: len(inbox.events) == 1)
@@ -175,14 +182,8 @@ async def test_replaying_the_last_collected_dead_letter_takes_it_off_the_queue(
     dead-letter queue, and the released ones stay."""
     broker = make_broker()
     await broker.start()
-    inbox = Inbox()
-    broken = {"yes": True}
-
-    async def handler(event):
-        if broken["yes"]:
-            raise DeadLetter("bug")
-        await inbox(event)
-
+    handler = FixableHandler()
+    inbox = handler.inbox
     group = f"g{uid}"
     topics = (f"{namespace}.Ping",)
     await broker.subscribe(group, list(topics), handler, retry=FAST)
@@ -197,7 +198,7 @@ async def test_replaying_the_last_collected_dead_letter_takes_it_off_the_queue(
     while len(collected := await letters()) < 3:
         await asyncio.gather(*(letter.release() for letter in collected.values()))
         assert time.monotonic() < deadline, f"{len(collected)} of 3 dead letters"
-    broken["yes"] = False
+    handler.broken = False
     assert set(collected) == {event.id for event in sent}
     last = sent[2].id
     for event_id, letter in collected.items():

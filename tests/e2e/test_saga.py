@@ -24,21 +24,11 @@ from shop.orders.v1 import orders_pb2
 from shop.payments.v1 import payments_pb2
 from tests.e2e.harness import cluster
 from tests.e2e.support import RABBIT, status_details
-from tests.support.activemq_instance import private_activemq
 from tests.support.databases import DATABASES
 
 BROKERS = ["rabbitmq", "activemq"]
 """RabbitMQ: the shared node, isolated per run by exchange and queue prefix. ActiveMQ (STOMP):
 a private instance per run, since virtual topic names come from the event types alone."""
-
-
-@pytest.fixture
-async def broker_url(request, tmp_path):
-    if request.param == "rabbitmq":
-        yield RABBIT
-        return
-    async with private_activemq(tmp_path / "activemq") as instance:
-        yield instance.url
 
 
 STOCK = {"IN-0": 80, "IN-1": 80, "IN-2": 80, "IN-3": 80, "SCARCE": 10}

@@ -21,9 +21,7 @@ from broker import Broker
 from broker.transport import OutgoingMessage
 from shop.notifications.v1 import notifications_pb2
 from tests.e2e.harness import SERVICES
-from tests.e2e.support import RABBIT
 from tests.reliability.system import CONFIRMED, System, all_pages, shop_system, until
-from tests.support.activemq_instance import private_activemq
 from tests.support.ports import free_port
 from tests.support.tcp_proxy import TcpProxy
 
@@ -32,15 +30,6 @@ POISON = {
     "not Avro at all": b"definitely not avro",
     "an unknown schema fingerprint": b"\xc3\x01" + b"\x00" * 8 + b"\x02",
 }
-
-
-@pytest.fixture
-async def broker_url(request, tmp_path):
-    if request.param == "rabbitmq":
-        yield RABBIT
-        return
-    async with private_activemq(tmp_path / "activemq") as instance:
-        yield instance.url
 
 
 def _shopmq(*args: str) -> subprocess.CompletedProcess[str]:
