@@ -165,21 +165,23 @@ async def test_deliveries_arrive_in_order_from_the_event_loop(transport, uid):
 
 
 async def test_event_loop_stays_responsive_during_a_publish_burst(transport, uid):
-    """Pipelined publishing does no blocking I/O: a 5 ms ticker keeps ticking throughout (the
-    longest pause is the CPU time of encoding the burst, well under half a second)."""
+    """Pipelined publishing does no blocking I/O: a 5 ms ticker keeps ticking throughout. A
+    pause between ticks is the loop thread's own work (encoding the burst), never waiting:
+    each pause is compared with the CPU time the loop's thread spent in it, so a busy machine
+    that stretches the encoding does not count as blocking."""
     topic = f"conf.t{uid}.v1.Ping"
     spec = SubscriptionSpec(group=f"burst{uid}", topics=(topic,))
     await transport.subscribe(spec, lambda d: asyncio.get_running_loop().create_task(d.ack()))
-    gaps: list[float] = []
+    gaps: list[tuple[float, float]] = []
     stop = asyncio.Event()
 
     async def ticker():
-        last = time.perf_counter()
+        last, last_cpu = time.perf_counter(), time.thread_time()
         while not stop.is_set():
             await asyncio.sleep(0.005)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
+            now, cpu = time.perf_counter(), time.thread_time()
+            gaps.append((now - last, cpu - last_cpu))
+            last, last_cpu = now, cpu
 
     ticking = asyncio.create_task(ticker())
     started = time.perf_counter()
@@ -187,7 +189,8 @@ async def test_event_loop_stays_responsive_during_a_publish_burst(transport, uid
     elapsed = time.perf_counter() - started
     stop.set()
     await ticking
-    assert max(gaps) < 0.5, max(gaps)
+    waited = [(wall, cpu) for wall, cpu in gaps if wall > 0.25 + 3 * cpu]
+    assert not waited, f"(pause, loop thread CPU in it) with the loop waiting: {waited[:5]}"
     assert elapsed < 20
 
 
