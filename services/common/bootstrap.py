@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +50,16 @@ if TYPE_CHECKING:
 
     Handler = Callable[[Event], Awaitable[None]]
 
-__all__ = ["Blueprint", "Context", "Dispatcher", "Running", "Wiring", "running", "serve"]
+__all__ = [
+    "Blueprint",
+    "Context",
+    "Dispatcher",
+    "Running",
+    "Wiring",
+    "consumer_retry",
+    "running",
+    "serve",
+]
 
 _log = get_logger("services.common.bootstrap")
 
@@ -151,6 +160,18 @@ async def serve(blueprint: Blueprint, environ: Mapping[str, str] | None = None) 
         await service.server.serve()
 
 
+def consumer_retry(env: Env, default: RetryPolicy) -> RetryPolicy:
+    """The consumer group's retry policy: ``default`` with ``CONSUMER_RETRY_ATTEMPTS`` (every
+    delivery counted, the first included), ``CONSUMER_RETRY_DELAY`` (seconds after the first
+    failure, doubling) and ``CONSUMER_RETRY_MAX_DELAY`` applied where set."""
+    return replace(
+        default,
+        max_attempts=env.integer("CONSUMER_RETRY_ATTEMPTS", default.max_attempts, low=1, high=1000),
+        initial_delay=env.seconds("CONSUMER_RETRY_DELAY", default.initial_delay),
+        max_delay=env.seconds("CONSUMER_RETRY_MAX_DELAY", default.max_delay),
+    )
+
+
 @asynccontextmanager
 async def running(
     blueprint: Blueprint, environ: Mapping[str, str] | None = None
@@ -163,6 +184,7 @@ async def running(
         upstreams=blueprint.upstreams,
         environ=environ,
     )
+    retry = consumer_retry(Env(environ), blueprint.retry)
     configure_logging(settings.service_name, settings.log_level)
     telemetry = setup_telemetry(
         settings.service_name, environ=environ, metrics_port=settings.metrics_port
@@ -221,7 +243,7 @@ async def running(
                 blueprint.name,
                 consumes,
                 wiring.handler,
-                retry=blueprint.retry,
+                retry=retry,
                 concurrency=blueprint.concurrency,
                 prefetch=max(32, blueprint.concurrency),
             )

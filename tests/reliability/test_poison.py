@@ -26,6 +26,8 @@ from tests.support.ports import free_port
 from tests.support.tcp_proxy import TcpProxy
 
 CONFIRMED_TYPE = "shop.orders.v1.OrderConfirmed"
+ATTEMPTS = 4
+"""notifications' retry limit in this test (CONSUMER_RETRY_ATTEMPTS)."""
 POISON = {
     "not Avro at all": b"definitely not avro",
     "an unknown schema fingerprint": b"\xc3\x01" + b"\x00" * 8 + b"\x02",
@@ -99,7 +101,15 @@ async def test_poison_and_failing_events_dead_letter_and_a_fixed_one_replays_onc
             broker_url,
             tmp_path,
             ports=ports,
-            per_service_env={"notifications": {"ORDERS_ADDR": to_orders.address}},
+            per_service_env={
+                "notifications": {
+                    "ORDERS_ADDR": to_orders.address,
+                    # The service's own policy (8 attempts, up to 5 s apart) takes ~16 s.
+                    "CONSUMER_RETRY_ATTEMPTS": str(ATTEMPTS),
+                    "CONSUMER_RETRY_DELAY": "0.2",
+                    "CONSUMER_RETRY_MAX_DELAY": "1",
+                }
+            },
         ) as shop,
     ):
         url = shop.cluster.broker_url
@@ -119,7 +129,7 @@ async def test_poison_and_failing_events_dead_letter_and_a_fixed_one_replays_onc
             assert len(letters) == 3, letters
             return letters
 
-        # Eight attempts with back-off up to 5 s between them: about 16 s.
+        # ATTEMPTS attempts, 0.2 s back-off doubling up to 1 s between them.
         letters = await until(dead_lettered, 90, pause=2.0)
         failed_for = time.monotonic() - cut_at
         by_id = {letter["id"]: letter for letter in letters}
@@ -130,7 +140,7 @@ async def test_poison_and_failing_events_dead_letter_and_a_fixed_one_replays_onc
         (handler_failure,) = [letter for letter in letters if letter["subject"] == failing]
         assert handler_failure["type"] == CONFIRMED_TYPE
         assert handler_failure["dead_letter"]["x-error-type"] == "AioRpcError"
-        assert handler_failure["dead_letter"]["x-attempts"] == "8"
+        assert handler_failure["dead_letter"]["x-attempts"] == str(ATTEMPTS)
         assert handler_failure["dead_letter"]["x-consumer-group"] == "notifications"
         assert await _notifications_of(shop, failing) == 0
         # audit takes every event: the poison is in its DLQ too, the real one audited once.
@@ -166,6 +176,7 @@ async def test_poison_and_failing_events_dead_letter_and_a_fixed_one_replays_onc
         }
     print(
         f"\nRELIABILITY poison: 2 undecodable events dead-lettered at once; the failing "
-        f"notification dead-lettered after 8 attempts within {failed_for:.1f}s of the cut; "
+        f"notification dead-lettered after {ATTEMPTS} attempts within {failed_for:.1f}s of the "
+        "cut; "
         "replayed by id -> 1 notification; replayed again -> nothing"
     )
