@@ -184,7 +184,8 @@ async def running(
         upstreams=blueprint.upstreams,
         environ=environ,
     )
-    retry = consumer_retry(Env(environ), blueprint.retry)
+    env = Env(environ)
+    retry = consumer_retry(env, blueprint.retry)
     configure_logging(settings.service_name, settings.log_level)
     telemetry = setup_telemetry(
         settings.service_name, environ=environ, metrics_port=settings.metrics_port
@@ -214,7 +215,7 @@ async def running(
         relay=relay,
         inbox=Inbox(inbox_rows, consumer=blueprint.name),
         telemetry=telemetry,
-        env=Env(environ),
+        env=env,
     )
     wiring = await blueprint.wire(context)
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import errno
 import signal
 import socket
 from typing import TYPE_CHECKING, Any, Self
@@ -166,11 +167,17 @@ class ServiceServer:
         # The health servicer starts with "" SERVING; nothing is ready yet.
         for service in ["", *self.service_names]:
             await self._health.set(service, _NOT_SERVING)
-        # Checked here first: gRPC would also refuse, but only after logging its own lines.
-        port = server.add_insecure_port(self.address) if _can_bind(self.address) else 0
-        if port == 0:
-            problem = f"cannot bind {self.address} (in use by another process?)"
+        # A port in use is checked here first: gRPC would refuse it too (with SO_REUSEPORT
+        # off), but only after logging lines of its own.
+        if _in_use(self.address):
+            problem = f"cannot bind {self.address}: in use by another process"
             raise ConfigError("GRPC_HOST/GRPC_PORT", problem)
+        try:
+            port = server.add_insecure_port(self.address)
+        except RuntimeError:  # newer grpcio raises where older ones return 0
+            port = 0
+        if port == 0:
+            raise ConfigError("GRPC_HOST/GRPC_PORT", f"cannot bind {self.address}")
         self._server, self.port = server, port
         self._stopped = asyncio.Event()
         self._state = State.SET_UP
@@ -309,8 +316,9 @@ async def create_server(
     return server
 
 
-def _can_bind(address: str) -> bool:
-    """Whether ``host:port`` (``[v6]:port`` too) can be bound now, as gRPC would bind it."""
+def _in_use(address: str) -> bool:
+    """Whether something already listens on ``host:port`` (``[v6]:port`` too). Any other
+    reason not to bind (no IPv6 here, say) is left to gRPC, which falls back where it can."""
     host, _, port = address.rpartition(":")
     host = host.strip("[]")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -318,6 +326,8 @@ def _can_bind(address: str) -> bool:
         with socket.socket(family, socket.SOCK_STREAM) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, int(port)))
-    except (OSError, ValueError):
+    except OSError as exc:
+        return exc.errno == errno.EADDRINUSE
+    except ValueError:
         return False
-    return True
+    return False

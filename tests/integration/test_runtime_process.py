@@ -89,7 +89,7 @@ def test_taken_port_prints_one_line_and_exits_2(tmp_path):
     assert second.returncode == 2
     assert stderr == (
         f"configuration error: GRPC_HOST/GRPC_PORT: cannot bind 127.0.0.1:{port}"
-        " (in use by another process?)\n"
+        ": in use by another process\n"
     )
 
 

@@ -356,7 +356,7 @@ async def test_stop_twice_is_safe(server):
 async def test_a_second_server_on_a_taken_port_refuses_to_start(server):
     """gRPC's default SO_REUSEPORT would let a second server share the port and take half of
     its connections; ours refuses to bind instead."""
-    with pytest.raises(ConfigError, match=f"cannot bind 127.0.0.1:{server.port}"):
+    with pytest.raises(ConfigError, match=f"cannot bind 127.0.0.1:{server.port}: in use"):
         await create_server("second", address=f"127.0.0.1:{server.port}")
 
 
