@@ -7,6 +7,7 @@ import sys
 
 import uvicorn
 
+from gateway._http import HttpProtocol
 from gateway._static import StaticFallback
 from gateway.app import Gateway, build_app
 from gateway.settings import GatewaySettings
@@ -49,9 +50,10 @@ def main() -> int:
         access_log=False,
         proxy_headers=True,
         timeout_graceful_shutdown=10,
-        # httptools (C) parses HTTP/1.1 at a sixth less CPU per request than h11; the stock
-        # asyncio loop, not uvloop, as grpc.aio is built and tested on it.
-        http="httptools",
+        # httptools (C) parses HTTP/1.1 at a sixth less CPU per request than h11, and
+        # HttpProtocol sends each response in one write; the stock asyncio loop, not uvloop,
+        # as grpc.aio is built and tested on it.
+        http=HttpProtocol,
         loop="asyncio",
     )
     asyncio.run(telemetry.shutdown())

@@ -19,6 +19,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_status import rpc_status
 
 from gateway import GatewaySettings, build_app
+from gateway._http import HttpProtocol
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -206,10 +207,13 @@ def free_socket() -> socket.socket:
 
 
 @contextlib.asynccontextmanager
-async def serve_asgi(app: Any) -> AsyncIterator[str]:
+async def serve_asgi(app: Any, *, http: type[HttpProtocol] = HttpProtocol) -> AsyncIterator[str]:
     """``app`` on a real uvicorn server on a free loopback port; yields its base URL."""
     sock = free_socket()
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+    # The gateway's own HTTP protocol, as ``python -m gateway`` runs it.
+    config = uvicorn.Config(
+        app, log_config=None, access_log=False, lifespan="on", http=http, loop="asyncio"
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
