@@ -56,8 +56,9 @@ async def rpc_round(telemetry: Telemetry | None, calls: int) -> float:
         interceptors=telemetry.server_interceptors() if telemetry else (),
     )
     await server.start()
-    interceptors = telemetry.client_interceptors() if telemetry else None
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}", interceptors=interceptors)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+    if telemetry is not None:
+        channel = telemetry.trace_channel(channel)
     stub = inventory_pb2_grpc.InventoryServiceStub(channel)
     request = inventory_pb2.GetProductRequest(sku="SKU-1")
     await stub.GetProduct(request)  # connect outside the timing

@@ -25,7 +25,7 @@ def main() -> int:
         settings = GatewaySettings.from_env()
         configure_logging("gateway", settings.log_level)
         telemetry = setup_telemetry("gateway")
-        app = build_app(settings, interceptors=telemetry.client_interceptors())
+        app = build_app(settings, trace_channel=telemetry.trace_channel)
     except ConfigError as exc:
         sys.stderr.write(f"gateway: {exc}\n")
         return 2

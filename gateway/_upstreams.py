@@ -26,7 +26,7 @@ from services.runtime import get_logger
 from services.runtime.channels import upstream_channel
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping
     from types import TracebackType
 
 __all__ = ["Upstreams", "resolve_upstream"]
@@ -60,12 +60,12 @@ class Upstreams:
         addresses: Mapping[str, str],
         *,
         health_interval: float = 5.0,
-        interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
+        trace_channel: Callable[[grpc.aio.Channel], grpc.aio.Channel] | None = None,
     ) -> None:
-        """``addresses`` maps each service full name to its ``host:port``; ``interceptors``
-        wrap every upstream call (tracing)."""
+        """``addresses`` maps each service full name to its ``host:port``; ``trace_channel``
+        (``Telemetry.trace_channel``) wraps each channel so its calls are traced."""
         self._addresses = dict(addresses)
-        self._interceptors = list(interceptors)
+        self._trace_channel = trace_channel
         self._interval = health_interval
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._serving: dict[str, bool] = dict.fromkeys(self._addresses, True)
@@ -78,7 +78,9 @@ class Upstreams:
         address = self._addresses[service]
         channel = self._channels.get(address)
         if channel is None:
-            channel = upstream_channel(address, self._interceptors)
+            channel = upstream_channel(address)
+            if self._trace_channel is not None:
+                channel = self._trace_channel(channel)
             self._channels[address] = channel
         return channel
 

@@ -44,7 +44,7 @@ from gateway._upstreams import Upstreams, resolve_upstream
 from services.runtime import get_logger
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping, Sequence
+    from collections.abc import AsyncIterator, Callable, Mapping
 
     from google.protobuf.message import Message
     from starlette.requests import Request
@@ -115,7 +115,7 @@ class Gateway:
         upstreams: Mapping[str, str],
         *,
         redis_prefix: str = "gw:",
-        interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
+        trace_channel: Callable[[grpc.aio.Channel], grpc.aio.Channel] | None = None,
     ) -> None:
         self.settings = settings
         self.pool = descriptor_pool.DescriptorPool()
@@ -131,7 +131,7 @@ class Gateway:
         self.routes = build_routes(self.pool, sorted(addresses))
         self.router = Router(self.routes)
         self.upstreams = Upstreams(
-            addresses, health_interval=settings.health_interval, interceptors=interceptors
+            addresses, health_interval=settings.health_interval, trace_channel=trace_channel
         )
         self.auth = Authenticator(settings)
         self.openapi = encode(
@@ -372,12 +372,13 @@ def build_app(
     upstreams: Mapping[str, str] | None = None,
     *,
     redis_prefix: str = "gw:",
-    interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
+    trace_channel: Callable[[grpc.aio.Channel], grpc.aio.Channel] | None = None,
 ) -> GatewayApp:
     """The gateway app for every service in ``descriptors`` that ``upstreams`` addresses.
 
     ``descriptors`` defaults to ``settings.descriptors`` or else the packaged shop set;
     ``upstreams`` to ``settings.upstreams``. ``redis_prefix`` namespaces Redis keys.
+    ``trace_channel`` (``Telemetry.trace_channel``) makes each upstream call traced.
     """
     source = descriptors if descriptors is not None else settings.descriptors
     gateway = Gateway(
@@ -385,7 +386,7 @@ def build_app(
         load_descriptors(source),
         upstreams if upstreams is not None else settings.upstreams,
         redis_prefix=redis_prefix,
-        interceptors=interceptors,
+        trace_channel=trace_channel,
     )
 
     async def openapi(_: Request) -> Response:

@@ -22,9 +22,7 @@ __all__ = ["BLUEPRINT"]
 
 
 async def wire(context: Context) -> Wiring:
-    channel = upstream_channel(
-        context.settings.upstream("orders"), context.telemetry.client_interceptors()
-    )
+    channel = context.telemetry.trace_channel(upstream_channel(context.settings.upstream("orders")))
     handle = idempotent(
         context.engine,
         context.inbox,

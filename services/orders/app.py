@@ -23,8 +23,8 @@ __all__ = ["BLUEPRINT"]
 
 
 async def wire(context: Context) -> Wiring:
-    channel = upstream_channel(
-        context.settings.upstream("inventory"), context.telemetry.client_interceptors()
+    channel = context.telemetry.trace_channel(
+        upstream_channel(context.settings.upstream("inventory"))
     )
     env = context.env
     inventory = InventoryClient(

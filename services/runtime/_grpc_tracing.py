@@ -1,7 +1,7 @@
 """SERVER spans for the runtime's gRPC server, continuing the caller's trace.
 
-Why not opentelemetry-instrumentation-grpc's aio *server* interceptor (its client interceptors
-are used as they are): it iterates a streaming handler with ``async for``, while the runtime's
+Why not opentelemetry-instrumentation-grpc's aio *server* interceptor (for the client side see
+``_grpc_client_tracing``): it iterates a streaming handler with ``async for``, while the runtime's
 interceptor chain runs every streaming handler as a coroutine writing through
 ``context.write`` (``WatchOrder`` would fail), and it misses codes set through
 ``abort_with_status`` (every domain error). This interceptor sits in the runtime's chain, so it

@@ -9,12 +9,7 @@ keeps failing calls fast with the last connection error until its timer fires.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import grpc
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
 
 __all__ = ["CHANNEL_OPTIONS", "upstream_channel"]
 
@@ -27,11 +22,7 @@ CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
 )
 
 
-def upstream_channel(
-    address: str, interceptors: Sequence[grpc.aio.ClientInterceptor] = ()
-) -> grpc.aio.Channel:
+def upstream_channel(address: str) -> grpc.aio.Channel:
     """An insecure ``grpc.aio`` channel to ``address`` (``host:port``) with
-    :data:`CHANNEL_OPTIONS`; ``interceptors`` wrap every call (tracing)."""
-    return grpc.aio.insecure_channel(
-        address, options=CHANNEL_OPTIONS, interceptors=list(interceptors) or None
-    )
+    :data:`CHANNEL_OPTIONS`; ``Telemetry.trace_channel`` adds CLIENT spans."""
+    return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)

@@ -48,7 +48,6 @@ from urllib.parse import unquote
 
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
-from opentelemetry.instrumentation import grpc as otel_grpc
 from opentelemetry.propagators.aws import AwsXRayPropagator
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.metrics import Histogram, MeterProvider
@@ -67,6 +66,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from prometheus_client import CollectorRegistry
 
 from services.runtime._asgi import TraceHeadersMiddleware
+from services.runtime._grpc_client_tracing import traced_channel
 from services.runtime._grpc_tracing import RpcTracingInterceptor
 from services.runtime.errors import ConfigError
 from services.runtime.logging import get_logger
@@ -319,7 +319,7 @@ class Telemetry:
     Built by :func:`setup_telemetry`; the attributes are meant to be passed on:
     ``Broker(..., tracer_provider=t.tracer_provider, meter_provider=t.meter_provider)``,
     ``ServiceServer(..., interceptors=t.server_interceptors())``,
-    ``grpc.aio.insecure_channel(addr, interceptors=t.client_interceptors())``,
+    ``t.trace_channel(upstream_channel(address))``,
     ``t.instrument_asgi(app)``, ``t.watch_outbox(relay.backlog)``.
     """
 
@@ -361,14 +361,11 @@ class Telemetry:
             ]
         return list(self._server_interceptors)
 
-    def client_interceptors(self) -> list[grpc.aio.ClientInterceptor]:
-        """CLIENT spans, with the context injected in the call's metadata, for a channel:
-        ``grpc.aio.insecure_channel(address, interceptors=telemetry.client_interceptors())``."""
-        factory = _untyped(otel_grpc).aio_client_interceptors
-        interceptors: list[grpc.aio.ClientInterceptor] = factory(
-            tracer_provider=self.tracer_provider, filter_=_application_calls()
-        )
-        return interceptors
+    def trace_channel(self, channel: grpc.aio.Channel) -> grpc.aio.Channel:
+        """``channel`` with a CLIENT span around every call (health checks and reflection
+        excepted), its context injected into the call's metadata:
+        ``stub = InventoryServiceStub(telemetry.trace_channel(upstream_channel(address)))``."""
+        return traced_channel(channel, self.tracer_provider)
 
     def instrument_asgi(
         self,
@@ -443,28 +440,6 @@ class Telemetry:
 
 def _method_only(scope: Scope) -> tuple[str, dict[str, Any]]:
     return str(scope.get("method") or "HTTP"), {}
-
-
-def _untyped(module: Any) -> Any:
-    # opentelemetry-instrumentation-grpc's factories carry no annotations.
-    return module
-
-
-def _application_calls() -> Callable[[Any], bool]:
-    # What negate(any_of(health_check(), service_prefix("grpc.reflection"))) from the
-    # instrumentation's filters decides, at a fraction of the cost: those split the method
-    # path twice per call behind isinstance checks against typing protocols (5% of the
-    # gateway's CPU under load).
-    def application_call(details: Any) -> bool:
-        method = details.method
-        if isinstance(method, bytes):  # grpc passes bytes here (grpc/grpc#31092)
-            method = method.decode()
-        return not method.startswith(_PROBE_METHODS)
-
-    return application_call
-
-
-_PROBE_METHODS = ("/grpc.health.", "/grpc.reflection.")
 
 
 def setup_telemetry(

@@ -114,9 +114,7 @@ async def pair(
         "edge", environ=_environ(receiver, "edge"), metrics_port=0, set_global=False
     )
     backend = await _serve("backend", Backend(), back_telemetry)
-    channel = grpc.aio.insecure_channel(
-        f"127.0.0.1:{backend.port}", interceptors=edge_telemetry.client_interceptors()
-    )
+    channel = edge_telemetry.trace_channel(grpc.aio.insecure_channel(f"127.0.0.1:{backend.port}"))
     edge = await _serve("edge", Edge(channel), edge_telemetry)
     try:
         yield edge, backend, edge_telemetry

@@ -7,7 +7,6 @@ import io
 import json
 import logging
 import time
-from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import pytest
@@ -20,7 +19,7 @@ from opentelemetry.sdk.trace.sampling import Decision
 from services.runtime import configure_logging, get_logger
 from services.runtime._xray import xray_trace_id
 from services.runtime.errors import ConfigError
-from services.runtime.telemetry import TelemetryConfig, _application_calls, setup_telemetry
+from services.runtime.telemetry import TelemetryConfig, setup_telemetry
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -304,14 +303,3 @@ def test_no_global_provider_is_installed_without_set_global():
     before = trace.get_tracer_provider()
     setup_telemetry("orders", environ={}, set_global=False)
     assert trace.get_tracer_provider() is before
-
-
-def test_client_spans_leave_out_probes_only():
-    """The client interceptors' filter: health checks and reflection are not traced."""
-    traced = _application_calls()
-    assert traced(SimpleNamespace(method="/shop.orders.v1.OrderService/GetOrder"))
-    assert traced(SimpleNamespace(method=b"/shop.orders.v1.OrderService/GetOrder"))
-    assert not traced(SimpleNamespace(method="/grpc.health.v1.Health/Check"))
-    assert not traced(SimpleNamespace(method=b"/grpc.health.v1.Health/Watch"))
-    reflection = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
-    assert not traced(SimpleNamespace(method=reflection))
