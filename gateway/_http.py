@@ -1,11 +1,11 @@
-"""uvicorn's HTTP/1.1 protocol (httptools) with one socket write per response turn.
+"""uvicorn's HTTP/1.1 protocol (httptools) sending a response's head and body in one write.
 
 uvicorn writes a response's status line and headers when the app sends
 ``http.response.start`` and the body when it sends ``http.response.body``: two ``send()``
 calls, two TCP segments, for every small JSON answer. Over loopback each ``send()`` also runs
 the receiver's TCP path in the sender's thread, so under load those writes were ~15% of the
-gateway's CPU. Here writes made in one event-loop turn are joined and sent once at the end of
-it (a streamed body still goes out chunk by chunk, one loop turn each).
+gateway's CPU. Here the head waits for the body and both leave in one write (a streamed body
+still goes out chunk by chunk).
 """
 
 from __future__ import annotations
@@ -19,29 +19,37 @@ __all__ = ["HttpProtocol"]
 
 
 class _JoinedWrites:
-    """A transport that holds what is written in one loop turn and sends it as one write.
+    """A transport that holds a write until the next one and sends both as one.
 
-    Anything that ends or inspects the output (close, write_eof, abort, the buffer size)
-    flushes first, so ordering and closing behave as on the transport it wraps."""
+    uvicorn writes a response's head, then its body at once: the head waits for the body and
+    they leave together, as soon as the body is written (not after the work the request does
+    after answering: its span, log line and metrics). A write with nothing after it in the same
+    loop turn (a head before a streamed body, a lone chunk) is sent at the end of the turn.
+    Anything that ends or inspects the output (close, write_eof, the buffer size) sends what is
+    held first, so ordering and closing behave as on the transport it wraps."""
 
     __slots__ = ("_held", "_loop", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
-        self._held: list[bytes] = []
+        self._held: bytes | None = None
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not self._held:
+        held = self._held
+        if held is None:
+            self._held = bytes(data)
             self._loop.call_soon(self._flush)
-        self._held.append(bytes(data))
+        else:
+            self._held = None
+            self._transport.write(held + data)
 
     def _flush(self) -> None:
-        if self._held:
-            data = self._held[0] if len(self._held) == 1 else b"".join(self._held)
-            self._held.clear()
+        held = self._held
+        if held is not None:
+            self._held = None
             if not self._transport.is_closing():
-                self._transport.write(data)
+                self._transport.write(held)
 
     def writelines(self, chunks: Any) -> None:
         for chunk in chunks:
@@ -56,11 +64,12 @@ class _JoinedWrites:
         self._transport.close()
 
     def abort(self) -> None:
-        self._held.clear()
+        self._held = None
         self._transport.abort()
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + sum(map(len, self._held))
+        held = 0 if self._held is None else len(self._held)
+        return self._transport.get_write_buffer_size() + held
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)

@@ -4,6 +4,8 @@ socket: one write per small response, streams still flow chunk by chunk, closing
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 from typing import Any
 
 from gateway._http import HttpProtocol
@@ -112,3 +114,26 @@ async def test_keep_alive_serves_requests_in_turn_on_one_connection() -> None:
             writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             await asyncio.wait_for(reader.readuntil(b'{"ok":true}'), 5)
         writer.close()
+
+
+async def test_the_response_leaves_before_the_work_the_app_does_after_answering() -> None:
+    """The joined write goes out when the body is written, not at the end of the loop turn:
+    a request's span, log line and metrics come after its answer, not before it."""
+
+    async def slow_after(scope: Any, receive: Any, send: Any) -> None:
+        await _small(scope, receive, send)
+        if scope["type"] == "http":
+            time.sleep(0.5)  # blocks the loop, as CPU-bound bookkeeping would
+
+    def fetch(port: int) -> float:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            started = time.perf_counter()
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            received = b""
+            while not received.endswith(b'{"ok":true}'):
+                received += sock.recv(65536)
+            return time.perf_counter() - started
+
+    async with serve_asgi(slow_after) as base:
+        elapsed = await asyncio.to_thread(fetch, _port(base))
+    assert elapsed < 0.4
