@@ -8,6 +8,7 @@ to round so drift (CPU heat, broker state) hits all sides alike, and medians are
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import uuid
@@ -31,6 +32,8 @@ __all__ = [
     "machine",
     "median",
     "report",
+    "sampling_environ",
+    "sampling_note",
 ]
 
 PAD = 172
@@ -115,6 +118,20 @@ class Row:
         if self.lower_is_better:
             return self.ratio <= self.target
         return self.ratio >= self.target
+
+
+def sampling_environ() -> dict[str, str]:
+    """``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG`` from this process's environment, for
+    the benches' ``setup_telemetry(environ=...)``: every other setting stays the bench's own, so
+    ``OTEL_TRACES_SAMPLER_ARG=0.1 .venv/bin/python bench/...`` measures head sampling alone."""
+    names = ("OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG")
+    return {name: os.environ[name] for name in names if name in os.environ}
+
+
+def sampling_note() -> str:
+    """How spans were sampled in this run, for the report's notes."""
+    ratio = os.environ.get("OTEL_TRACES_SAMPLER_ARG", "1.0")
+    return f"Traces sampled at {ratio} (OTEL_TRACES_SAMPLER_ARG)."
 
 
 def report(title: str, rows: list[Row], notes: str = "") -> None:

@@ -30,7 +30,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import aio_pika
-from _util import Discard, Row, alternate, bench_data, bench_registry, median, report
+from _util import (
+    Discard,
+    Row,
+    alternate,
+    bench_data,
+    bench_registry,
+    median,
+    report,
+    sampling_environ,
+    sampling_note,
+)
 from aio_pika import DeliveryMode, Message
 from faststream import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
@@ -72,7 +82,11 @@ async def main() -> None:
     count, prefetch = args.messages, args.prefetch
 
     telemetry = setup_telemetry(
-        "bench", environ={}, span_exporter=Discard(), metrics_port=0, set_global=False
+        "bench",
+        environ=sampling_environ(),
+        span_exporter=Discard(),
+        metrics_port=0,
+        set_global=False,
     )
     tmp = tempfile.TemporaryDirectory()
     registry, topic = bench_registry(Path(tmp.name))
@@ -223,7 +237,9 @@ async def main() -> None:
         f"{len(encoded.body)}-byte body; medians. "
         f"FastStream vs raw aio-pika: {m['faststream'] / m['raw']:.2f}x. Client CPU per "
         "message, consuming plus filling the queue (this process, all threads): "
-        + ", ".join(f"{k} {median(v[1:]):.0f} us" for k, v in cpu.items()),
+        + ", ".join(f"{k} {median(v[1:]):.0f} us" for k, v in cpu.items())
+        + ". "
+        + sampling_note(),
     )
 
 

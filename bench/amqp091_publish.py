@@ -32,7 +32,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aio_pika
-from _util import Discard, Row, alternate, bench_data, bench_registry, median, report
+from _util import (
+    Discard,
+    Row,
+    alternate,
+    bench_data,
+    bench_registry,
+    median,
+    report,
+    sampling_environ,
+    sampling_note,
+)
 from aio_pika import DeliveryMode, ExchangeType, Message
 from faststream.rabbit import ExchangeType as FastExchangeType
 from faststream.rabbit import RabbitBroker, RabbitExchange
@@ -69,7 +79,11 @@ async def main() -> None:
     count, window = args.messages, args.window
 
     telemetry = setup_telemetry(
-        "bench", environ={}, span_exporter=Discard(), metrics_port=0, set_global=False
+        "bench",
+        environ=sampling_environ(),
+        span_exporter=Discard(),
+        metrics_port=0,
+        set_global=False,
     )
     tmp = tempfile.TemporaryDirectory()
     registry, topic = bench_registry(Path(tmp.name))
@@ -194,7 +208,9 @@ async def main() -> None:
         f"{count} messages x {args.rounds} rounds, {window} in flight, {len(body)}-byte body; "
         f"medians. raw aio-pika vs FastStream: {m['faststream'] / m['raw']:.2f}x. Client CPU "
         "per message (this process, all threads): "
-        + ", ".join(f"{k} {median(v[1:]):.0f} us" for k, v in cpu.items()),
+        + ", ".join(f"{k} {median(v[1:]):.0f} us" for k, v in cpu.items())
+        + ". "
+        + sampling_note(),
     )
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from _util import Discard, Row, alternate, median, report
+from _util import Discard, Row, alternate, median, report, sampling_environ, sampling_note
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
@@ -51,7 +51,9 @@ async def serve(kind: str) -> None:
 
         # As every service configures it: JSON lines on stdout, one per RPC at info level.
         configure_logging("bench", os.environ.get("LOG_LEVEL", "info"))
-        telemetry = setup_telemetry("bench", environ={}, span_exporter=Discard(), metrics_port=0)
+        telemetry = setup_telemetry(
+            "bench", environ=sampling_environ(), span_exporter=Discard(), metrics_port=0
+        )
         server = await create_server(
             "bench",
             [(INVENTORY, Inventory(), inventory_pb2_grpc.add_InventoryServiceServicer_to_server)],
@@ -151,7 +153,8 @@ async def main() -> None:
         f"{args.calls} calls x {args.rounds} rounds, {args.concurrency} concurrent callers; "
         "server in its own process; medians. Server CPU per call: "
         + ", ".join(f"{kind} {median(values):.0f} us" for kind, values in cpu.items())
-        + f" ({median(cpu['bare']) / median(cpu['runtime']):.2f}x)",
+        + f" ({median(cpu['bare']) / median(cpu['runtime']):.2f}x). "
+        + sampling_note(),
     )
 
 
