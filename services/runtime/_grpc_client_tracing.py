@@ -122,7 +122,7 @@ class _TracedMultiCallable:
             _fail(span, exc)
             raise
         traced = _TracedStream(call, span) if self._streaming else _TracedUnary(call, span)
-        call.add_done_callback(traced.done)
+        call.add_done_callback(traced.on_done)
         return traced
 
 
@@ -136,7 +136,7 @@ class _TracedCall:
         self._span = span
         self._awaited = False
 
-    def done(self, _: object) -> None:
+    def on_done(self, _: object) -> None:
         """Done callback: a call nobody is awaiting still gets its span ended, with its code
         (which grpc.aio only hands out to a coroutine)."""
         if not self._awaited and self._span.is_recording():

@@ -161,6 +161,8 @@ async def test_a_call_nobody_awaits_still_ends_its_span(echo, spans):
     async with grpc.aio.insecure_channel(address) as plain:
         call = traced_channel(plain, provider).unary_unary(f"/{SERVICE}/Unary")(b"x", timeout=5)
         assert await call.code() is grpc.StatusCode.OK  # the call's own API, not awaited
+        assert call.done()
+        assert not call.cancelled()
         await _finished(exporter)
     [span] = _client_spans(exporter)
     assert span.end_time is not None
