@@ -17,6 +17,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 __all__ = ["HttpProtocol"]
 
+_JOIN_LIMIT = 64 * 1024
+"""Writes up to this size are held to be joined with the next; larger ones go out at once."""
+
 
 class _JoinedWrites:
     """A transport that holds a write until the next one and sends both as one.
@@ -25,8 +28,10 @@ class _JoinedWrites:
     they leave together, as soon as the body is written (not after the work the request does
     after answering: its span, log line and metrics). A write with nothing after it in the same
     loop turn (a head before a streamed body, a lone chunk) is sent at the end of the turn.
-    Anything that ends or inspects the output (close, write_eof, the buffer size) sends what is
-    held first, so ordering and closing behave as on the transport it wraps."""
+    Only small writes are joined (a large body is written as it comes, after the held head:
+    copying it would cost more than the second send saves). Closing and ``write_eof`` send
+    what is held first and the buffer size counts it, so ordering and closing behave as on the
+    transport it wraps."""
 
     __slots__ = ("_held", "_loop", "_transport")
 
@@ -37,12 +42,17 @@ class _JoinedWrites:
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         held = self._held
-        if held is None:
-            self._held = bytes(data)
-            self._loop.call_soon(self._flush)
-        else:
+        if held is not None:
             self._held = None
-            self._transport.write(held + data)
+            if len(data) <= _JOIN_LIMIT:
+                self._transport.write(held + data)
+                return
+            self._transport.write(held)
+        if len(data) > _JOIN_LIMIT:
+            self._transport.write(data)
+            return
+        self._held = bytes(data)
+        self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         held = self._held

@@ -137,3 +137,25 @@ async def test_the_response_leaves_before_the_work_the_app_does_after_answering(
     async with serve_asgi(slow_after) as base:
         elapsed = await asyncio.to_thread(fetch, _port(base))
     assert elapsed < 0.4
+
+
+async def test_a_large_body_is_written_as_it_comes_after_the_head() -> None:
+    """Joining copies: a body over the limit is not copied onto the head, just sent after it."""
+    body = bytes(range(256)) * 4096  # 1 MiB
+
+    async def large(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await _small(scope, receive, send)
+            return
+        headers = [(b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    _CountingProtocol.writes = []
+    async with serve_asgi(large, http=_CountingProtocol) as base:
+        reader, writer = await asyncio.open_connection("127.0.0.1", _port(base))
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert await asyncio.wait_for(reader.readexactly(len(body)), 5) == body
+        writer.close()
+    assert _CountingProtocol.writes == [head, body]
