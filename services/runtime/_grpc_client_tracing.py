@@ -187,8 +187,8 @@ class _TracedStream(_TracedCall):
 
 def _end(span: trace.Span, code: grpc.StatusCode, details: str | None) -> None:
     if span.is_recording():
-        span.set_attribute("rpc.grpc.status_code", code.value[0])
-        if code != grpc.StatusCode.OK:
+        if code != grpc.StatusCode.OK:  # OK is the code the span started with
+            span.set_attribute("rpc.grpc.status_code", code.value[0])
             span.set_status(Status(StatusCode.ERROR, details))
         span.end()
 
