@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from broker import SchemaRegistry
+from services.runtime.telemetry import TelemetryConfig
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -129,9 +130,12 @@ def sampling_environ() -> dict[str, str]:
 
 
 def sampling_note() -> str:
-    """How spans were sampled in this run, for the report's notes."""
-    ratio = os.environ.get("OTEL_TRACES_SAMPLER_ARG", "1.0")
-    return f"Traces sampled at {ratio} (OTEL_TRACES_SAMPLER_ARG)."
+    """How spans were sampled in this run, for the report's notes: what ``setup_telemetry``
+    makes of :func:`sampling_environ`, defaults included."""
+    config = TelemetryConfig.from_env("bench", sampling_environ())
+    return (
+        f"Traces sampled by {config.sampler} at {config.sampler_ratio} (OTEL_TRACES_SAMPLER_ARG)."
+    )
 
 
 def report(title: str, rows: list[Row], notes: str = "") -> None:
