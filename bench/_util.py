@@ -11,7 +11,10 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import tempfile
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +25,7 @@ from broker import SchemaRegistry
 from services.runtime.telemetry import TelemetryConfig
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable, Iterator, Mapping
 
 __all__ = [
     "Discard",
@@ -35,7 +38,10 @@ __all__ = [
     "report",
     "sampling_environ",
     "sampling_note",
+    "worktree",
 ]
+
+ROOT = Path(__file__).resolve().parent.parent
 
 PAD = 172
 """Padding that makes a bench event's Avro single-object body about 200 bytes."""
@@ -136,6 +142,24 @@ def sampling_note() -> str:
     return (
         f"Traces sampled by {config.sampler} at {config.sampler_ratio} (OTEL_TRACES_SAMPLER_ARG)."
     )
+
+
+@contextmanager
+def worktree(revision: str) -> Iterator[Path]:
+    """``revision`` checked out in a temporary ``git worktree``, removed afterwards: run code
+    from it with ``PYTHONPATH=<it>`` (ahead of the editable install) to compare a change with
+    what came before it, side by side in one run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "before"
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", "-q", str(root), revision], cwd=ROOT, check=True
+        )
+        try:
+            yield root
+        finally:
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(root)], cwd=ROOT, check=False
+            )
 
 
 def report(title: str, rows: list[Row], notes: str = "") -> None:

@@ -26,11 +26,11 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _util import ROOT, worktree
+
 REQUEST = b"GET /v1/products/SKU-1 HTTP/1.1\r\nHost: bench\r\n\r\n"
 
 
@@ -123,13 +123,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1500)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        before_root = Path(tmp) / "before"
-        subprocess.run(
-            ["git", "worktree", "add", "--detach", "-q", str(before_root), args.before],
-            cwd=ROOT,
-            check=True,
-        )
+    with worktree(args.before) as before_root:
         upstream = subprocess.Popen(
             [sys.executable, str(ROOT / "bench" / "grpc_runtime.py"), "--serve", "bare"],
             stdin=subprocess.PIPE,
@@ -173,9 +167,6 @@ def main() -> None:
             for process in processes:
                 process.terminate()
                 process.wait(timeout=20)
-            subprocess.run(
-                ["git", "worktree", "remove", "--force", str(before_root)], cwd=ROOT, check=False
-            )
 
     def med(values: list[tuple[float, float]], at: int) -> float:
         return statistics.median(v[at] for v in values)

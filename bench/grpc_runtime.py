@@ -1,6 +1,7 @@
 """gRPC unary through the full service runtime vs a bare grpc.aio server, same handler, same run.
 
     .venv/bin/python bench/grpc_runtime.py [--rounds 5] [--calls 4000] [--concurrency 16]
+        [--before <git revision>]
 
 * runtime: :func:`services.runtime.create_server` — error mapping, request logging (JSON, one
   line per RPC, as the services configure it; ``LOG_LEVEL=warning`` to see the cost without it),
@@ -8,6 +9,8 @@
   request validation, health and reflection services, plus the telemetry interceptors (SERVER
   span through the SDK tracer with a discarding exporter, RPC duration histogram).
 * bare: ``grpc.aio.server()`` with only the servicer.
+* with ``--before REV``, also the runtime as it was at that revision (from a temporary
+  ``git worktree``), to measure a change to the runtime side by side with what it replaces.
 
 Each server runs in its own process (so the server's cost is not diluted by the load
 generator's); the load generator is a plain ``grpc.aio`` channel in this process with
@@ -28,7 +31,16 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from _util import Discard, Row, alternate, median, report, sampling_environ, sampling_note
+from _util import (
+    Discard,
+    Row,
+    alternate,
+    median,
+    report,
+    sampling_environ,
+    sampling_note,
+    worktree,
+)
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
@@ -77,7 +89,11 @@ async def serve(kind: str) -> None:
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
 
-async def start(kind: str) -> tuple[asyncio.subprocess.Process, int]:
+async def start(kind: str, root: Path | None = None) -> tuple[asyncio.subprocess.Process, int]:
+    """Start a ``kind`` server, importing the toolkit from ``root`` (a worktree) if given."""
+    env = {**os.environ, "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO")}
+    if root is not None:
+        env["PYTHONPATH"] = str(root)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         __file__,
@@ -86,7 +102,7 @@ async def start(kind: str) -> tuple[asyncio.subprocess.Process, int]:
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO")},
+        env=env,
     )
     assert process.stderr is not None
     line = await asyncio.wait_for(process.stderr.readline(), 30)
@@ -120,12 +136,23 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--before", metavar="REV", help="also run the runtime as of REV")
     parser.add_argument("--serve", choices=("runtime", "bare"))
     args = parser.parse_args()
     if args.serve:
         await serve(args.serve)
         return
-    servers = {kind: await start(kind) for kind in ("runtime", "bare")}
+    if args.before:
+        with worktree(args.before) as root:
+            await compare(args, {"before": await start("runtime", root)})
+    else:
+        await compare(args, {})
+
+
+async def compare(
+    args: argparse.Namespace, extra: dict[str, tuple[asyncio.subprocess.Process, int]]
+) -> None:
+    servers = {kind: await start(kind) for kind in ("runtime", "bare")} | extra
     cpu: dict[str, list[float]] = {kind: [] for kind in servers}
 
     async def measured(kind: str) -> float:
@@ -147,13 +174,31 @@ async def main() -> None:
             process.stdin.close()
             await process.wait()
     m = {kind: median(values) for kind, values in results.items()}
+    rows = [Row("GetProduct", m["runtime"], m["bare"], 0.8, "calls/s", "bare grpc.aio")]
+    if "before" in m:
+        rows.append(
+            Row(
+                "GetProduct, runtime now vs at --before",
+                m["runtime"],
+                m["before"],
+                1.0,
+                "calls/s",
+                f"runtime at {args.before}",
+            )
+        )
     report(
         "gRPC unary: full service runtime vs bare grpc.aio",
-        [Row("GetProduct", m["runtime"], m["bare"], 0.8, "calls/s", "bare grpc.aio")],
+        rows,
         f"{args.calls} calls x {args.rounds} rounds, {args.concurrency} concurrent callers; "
         "server in its own process; medians. Server CPU per call: "
         + ", ".join(f"{kind} {median(values):.0f} us" for kind, values in cpu.items())
-        + f" ({median(cpu['bare']) / median(cpu['runtime']):.2f}x). "
+        + f" (bare/runtime {median(cpu['bare']) / median(cpu['runtime']):.2f}x"
+        + (
+            f", runtime now/before {median(cpu['runtime']) / median(cpu['before']):.2f}x"
+            if "before" in cpu
+            else ""
+        )
+        + "). "
         + sampling_note(),
     )
 

@@ -13,9 +13,8 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from services.runtime import get_logger
+from services.runtime.logging import log_fields
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -61,7 +60,7 @@ class EdgeMiddleware:
                 message["headers"] = existing
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
+        with log_fields(request_id=request_id):
             try:
                 await self.app(scope, receive, send_with_ids)
             finally:

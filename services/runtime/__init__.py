@@ -49,7 +49,7 @@ from services.runtime.errors import (
     StatusError,
     Unavailable,
 )
-from services.runtime.logging import configure_logging, get_logger
+from services.runtime.logging import configure_logging, get_logger, log_fields
 from services.runtime.paging import decode_page_token, encode_page_token, page_size
 from services.runtime.server import ServiceServer, State, create_server
 from services.runtime.settings import Env, Settings
@@ -76,6 +76,7 @@ __all__ = [
     "decode_page_token",
     "encode_page_token",
     "get_logger",
+    "log_fields",
     "page_size",
     "run",
     "validate",

@@ -26,11 +26,10 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 import grpc
-import structlog
 from grpc_status import rpc_status
 
 from services.runtime.errors import StatusError
-from services.runtime.logging import Logger, get_logger
+from services.runtime.logging import Logger, get_logger, log_fields
 from services.runtime.validation import validate
 
 if TYPE_CHECKING:
@@ -215,9 +214,7 @@ class LoggingInterceptor(RpcInterceptor):
     async def around(self, call: RpcCall, proceed: Callable[[], Awaitable[Any]]) -> Any:
         started = time.perf_counter()
         code = grpc.StatusCode.UNKNOWN
-        with structlog.contextvars.bound_contextvars(
-            **{"rpc.service": call.service, "rpc.method": call.name}
-        ):
+        with log_fields(**{"rpc.service": call.service, "rpc.method": call.name}):
             try:
                 result = await proceed()
                 code = _context_code(call) or grpc.StatusCode.OK
