@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 import structlog
 from opentelemetry import propagate, trace
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import Decision
@@ -61,6 +62,9 @@ async def test_defaults_resource_sampler_and_no_exporter_without_endpoint():
         with telemetry.tracer("t").start_as_current_span("work") as span:
             assert span.get_span_context().is_valid
         assert telemetry.metrics_port is None
+        # Prometheus text carries no exemplars, so none are sampled.
+        exemplars = telemetry.meter_provider._sdk_config.exemplar_filter  # type: ignore[attr-defined]
+        assert isinstance(exemplars, AlwaysOffExemplarFilter)
     finally:
         await telemetry.shutdown()
 
