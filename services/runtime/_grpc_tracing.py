@@ -15,6 +15,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any, cast
 
 import grpc
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -67,7 +68,9 @@ class RpcTracingInterceptor(RpcInterceptor):
             if isinstance(value, str)
         }
         parent = propagate.extract(metadata, getter=_GETTER)
-        with self._tracer.start_as_current_span(
+        # start_span and attach rather than start_as_current_span: the same span without the
+        # two generator-based context managers around it, on every call.
+        span = self._tracer.start_span(
             call.method,
             context=parent,
             kind=SpanKind.SERVER,
@@ -79,29 +82,33 @@ class RpcTracingInterceptor(RpcInterceptor):
             },
             record_exception=False,
             set_status_on_exception=False,
-        ) as span:
-            code = grpc.StatusCode.UNKNOWN
-            try:
-                result = await proceed()
-                code = _context_code(call) or grpc.StatusCode.OK
-            except grpc.aio.AbortError:
-                code = _context_code(call) or grpc.StatusCode.UNKNOWN
-                raise
-            except StatusError as exc:
-                code = exc.code
-                raise
-            except asyncio.CancelledError:
-                code = grpc.StatusCode.CANCELLED
-                raise
-            except Exception as exc:
-                span.record_exception(exc)
-                raise
-            else:
-                return result
-            finally:
-                span.set_attribute("rpc.grpc.status_code", code.value[0])
-                if code in _SERVER_ERRORS:
-                    span.set_status(Status(StatusCode.ERROR, code.name))
+        )
+        # The caller's baggage stays current beside the span, as in a message handler.
+        token = otel_context.attach(trace.set_span_in_context(span, parent))
+        code = grpc.StatusCode.UNKNOWN
+        try:
+            result = await proceed()
+            code = _context_code(call) or grpc.StatusCode.OK
+        except grpc.aio.AbortError:
+            code = _context_code(call) or grpc.StatusCode.UNKNOWN
+            raise
+        except StatusError as exc:
+            code = exc.code
+            raise
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
+        except Exception as exc:
+            span.record_exception(exc)
+            raise
+        else:
+            return result
+        finally:
+            span.set_attribute("rpc.grpc.status_code", code.value[0])
+            if code in _SERVER_ERRORS:
+                span.set_status(Status(StatusCode.ERROR, code.name))
+            otel_context.detach(token)
+            span.end()
 
 
 def _context_code(call: RpcCall) -> grpc.StatusCode | None:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import structlog
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from opentelemetry import propagate
+from opentelemetry import baggage, propagate
 
 from services.runtime import NotFound, configure_logging, create_server, get_logger
 from services.runtime.telemetry import Telemetry, setup_telemetry
@@ -36,7 +36,8 @@ class Backend(inventory_pb2_grpc.InventoryServiceServicer):
     """The upstream: knows one product."""
 
     async def GetProduct(self, request: Any, context: Any) -> Any:
-        get_logger("test.backend").info("product.lookup", sku=request.sku)
+        tenant = baggage.get_baggage("tenant")
+        get_logger("test.backend").info("product.lookup", sku=request.sku, tenant=tenant)
         if request.sku != "SKU-1":
             raise NotFound("product", f"products/{request.sku}")
         return inventory_pb2.Product(sku="SKU-1", name="Widget")
@@ -49,7 +50,8 @@ class Edge(inventory_pb2_grpc.InventoryServiceServicer):
         self._stub = inventory_pb2_grpc.InventoryServiceStub(channel)
 
     async def GetProduct(self, request: Any, context: Any) -> Any:
-        get_logger("test.edge").info("product.forward", sku=request.sku)
+        tenant = baggage.get_baggage("tenant")
+        get_logger("test.edge").info("product.forward", sku=request.sku, tenant=tenant)
         try:
             return await self._stub.GetProduct(request, timeout=5)
         except grpc.aio.AioRpcError as exc:
@@ -164,6 +166,19 @@ async def test_server_and_client_spans_form_one_connected_trace(pair, receiver, 
     assert looked_up["xray_trace_id"] == f"1-{TRACE_ID[:8]}-{TRACE_ID[8:]}"
     finished = [line for line in lines if line["event"] == "rpc.finished"]
     assert {line["trace_id"] for line in finished} == {TRACE_ID}
+
+
+async def test_the_callers_baggage_reaches_the_handler_and_the_next_hop(pair, log_stream):
+    """W3C baggage sent by the caller is current in the edge's handler beside its SERVER span,
+    so the edge's traced channel carries it on to the backend's handler."""
+    edge, _, _ = pair
+    metadata = (("traceparent", TRACEPARENT), ("baggage", "tenant=acme"))
+    await _call(edge.port, "SKU-1", metadata)
+    lines = [json.loads(line) for line in log_stream.getvalue().splitlines()]
+    forwarded = next(line for line in lines if line["event"] == "product.forward")
+    looked_up = next(line for line in lines if line["event"] == "product.lookup")
+    assert forwarded["tenant"] == looked_up["tenant"] == "acme"
+    assert forwarded["trace_id"] == looked_up["trace_id"] == TRACE_ID
 
 
 async def test_error_status_is_recorded_on_the_spans(pair, receiver):
