@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from opentelemetry import context as otel_context
@@ -17,7 +16,8 @@ from opentelemetry import metrics, propagate, trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Mapping
+    from types import TracebackType
 
     from opentelemetry.context import Context
     from opentelemetry.metrics import MeterProvider
@@ -61,7 +61,6 @@ class Telemetry:
             "messaging.client.operation.duration", unit="s", description="Publish until confirmed"
         )
 
-    @contextmanager
     def producer_span(
         self,
         *,
@@ -71,9 +70,10 @@ class Telemetry:
         body_size: int,
         headers: dict[str, str],
         parent: Context | None,
-    ) -> Iterator[Span]:
-        """A PRODUCER span around one publish; its context is injected into ``headers``."""
-        with self._tracer.start_as_current_span(
+    ) -> _Current:
+        """A PRODUCER span around one publish, current inside the block; its context is
+        injected into ``headers``. An exception leaving the block is recorded on it (ERROR)."""
+        span = self._tracer.start_span(
             f"send {topic}",
             context=parent,
             kind=SpanKind.PRODUCER,
@@ -87,11 +87,11 @@ class Telemetry:
             },
             record_exception=True,
             set_status_on_exception=True,
-        ) as span:
-            propagate.inject(headers)
-            yield span
+        )
+        context = trace.set_span_in_context(span, parent)
+        propagate.inject(headers, context=context)
+        return _Current(span, context, record_errors=True)
 
-    @contextmanager
     def consumer_span(
         self,
         *,
@@ -101,7 +101,7 @@ class Telemetry:
         event_id: str | None,
         body_size: int,
         headers: Mapping[str, str],
-    ) -> Iterator[Span]:
+    ) -> _Current:
         """A CONSUMER span for one delivery: child of the producer's context, linked to it too,
         and current while the handler runs (so the handler's own spans and publishes nest).
 
@@ -121,28 +121,67 @@ class Telemetry:
         }
         if event_id:
             attributes["messaging.message.id"] = event_id
-        token = otel_context.attach(parent)
+        span = self._tracer.start_span(
+            f"process {topic}",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            links=links,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+        # The extracted context stays current beside the span: the producer's baggage
+        # reaches the handler and whatever it publishes.
+        processed = None
+        if _level.isEnabledFor(logging.INFO):
+            processed = {"event_id": event_id, "event_type": topic, "group": group}
+        return _Current(span, trace.set_span_in_context(span, parent), processed=processed)
+
+
+class _Current:
+    """Makes ``span`` current (in ``context``) for a block and ends it after; with
+    ``record_errors``, an exception leaving the block is recorded on it (ERROR); with
+    ``processed``, ``message.processed`` is logged with those fields when the block completes.
+
+    A class, not ``@contextmanager`` around ``start_as_current_span``: that is three
+    generator-based context managers per message, for the same span."""
+
+    __slots__ = ("_processed", "_record_errors", "_span", "_started", "_token")
+
+    def __init__(
+        self,
+        span: Span,
+        context: Context,
+        *,
+        record_errors: bool = False,
+        processed: dict[str, Any] | None = None,
+    ) -> None:
+        self._span = span
+        self._record_errors = record_errors
+        self._processed = processed
+        self._token = otel_context.attach(context)
+        self._started = time.perf_counter()
+
+    def __enter__(self) -> Span:
+        return self._span
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        span = self._span
         try:
-            with self._tracer.start_as_current_span(
-                f"process {topic}",
-                kind=SpanKind.CONSUMER,
-                links=links,
-                attributes=attributes,
-                record_exception=False,
-                set_status_on_exception=False,
-            ) as span:
-                started = time.perf_counter()
-                yield span
-                if _level.isEnabledFor(logging.INFO):
-                    _log.info(
-                        "message.processed",
-                        event_id=event_id,
-                        event_type=topic,
-                        group=group,
-                        duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                    )
+            if exc is not None:
+                if self._record_errors:
+                    record_failure(span, exc)
+            elif self._processed is not None:
+                duration_ms = round((time.perf_counter() - self._started) * 1000, 3)
+                _log.info("message.processed", **self._processed, duration_ms=duration_ms)
         finally:
-            otel_context.detach(token)
+            otel_context.detach(self._token)
+            span.end()
 
 
 def record_failure(span: Span, exc: BaseException) -> None:
