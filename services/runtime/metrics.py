@@ -58,7 +58,6 @@ if TYPE_CHECKING:
     BacklogProbe = Callable[[], Awaitable[tuple[int, float | None]]]
 
 __all__ = [
-    "HttpMetricsMiddleware",
     "MetricsEndpoint",
     "OutboxMonitor",
     "RpcMetricsInterceptor",
@@ -112,59 +111,6 @@ class RpcMetricsInterceptor(RpcInterceptor):
 
 def _context_code(call: RpcCall) -> grpc.StatusCode | None:
     return cast("grpc.StatusCode | None", call.context.code())
-
-
-class HttpMetricsMiddleware:
-    """ASGI middleware recording ``http.server.request.duration`` by method, route and status.
-
-    The route is the matched route's template (Starlette puts the route in ``scope["route"]``
-    while routing; ``route_of`` can name it otherwise), never the raw path, so ids in URLs do
-    not explode the label set; requests no route matched count as ``unmatched``.
-    """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        meter: Meter,
-        *,
-        route_of: Callable[[Scope], str | None] | None = None,
-    ) -> None:
-        self._app = app
-        self._route_of = route_of or _starlette_route
-        self._duration = meter.create_histogram(
-            "http.server.request.duration", unit="s", description="HTTP server request duration"
-        )
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # an app that raised before answering is answered 500 by the server
-
-        async def send_and_observe(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self._app(scope, receive, send_and_observe)
-        finally:
-            self._duration.record(
-                time.perf_counter() - started,
-                {
-                    "http.request.method": str(scope.get("method", "")),
-                    "http.route": self._route_of(scope) or "unmatched",
-                    "http.response.status_code": status,
-                },
-            )
-
-
-def _starlette_route(scope: Scope) -> str | None:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else None
 
 
 class OutboxMonitor:

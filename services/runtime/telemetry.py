@@ -65,21 +65,16 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import CollectorRegistry
 
-from services.runtime._asgi import TraceHeadersMiddleware
+from services.runtime._asgi import HttpServerTelemetry
 from services.runtime._grpc_client_tracing import traced_channel
 from services.runtime._grpc_tracing import RpcTracingInterceptor
 from services.runtime.errors import ConfigError
 from services.runtime.logging import get_logger
-from services.runtime.metrics import (
-    HttpMetricsMiddleware,
-    MetricsEndpoint,
-    OutboxMonitor,
-    RpcMetricsInterceptor,
-)
+from services.runtime.metrics import MetricsEndpoint, OutboxMonitor, RpcMetricsInterceptor
 from services.runtime.settings import Env
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Collection, Mapping, Sequence
     from types import TracebackType
 
     import grpc
@@ -105,7 +100,7 @@ _SAMPLERS = (
 _EKS_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 SECONDS_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 """Bucket bounds of every duration histogram (unit ``s``); the SDK default suits ms."""
-_ASGI_EXCLUDED_URLS = "/healthz,/readyz,/livez,/metrics"
+_UNTRACED_PATHS = ("/healthz", "/readyz", "/livez", "/metrics")
 """Probe and scrape paths: no spans (they would be most of the traces and say nothing)."""
 
 
@@ -372,26 +367,20 @@ class Telemetry:
         app: ASGIApp,
         *,
         route_of: Callable[[Scope], str | None] | None = None,
-        excluded_urls: str = _ASGI_EXCLUDED_URLS,
+        untraced: Collection[str] = _UNTRACED_PATHS,
     ) -> ASGIApp:
         """Wrap an ASGI app: SERVER span per request continuing the client's ``traceparent`` or
         ``X-Amzn-Trace-Id``, the trace id in the response headers (``traceresponse``,
-        ``X-Trace-Id``, ``X-Amzn-Trace-Id``), and the HTTP request histogram."""
-        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware  # noqa: PLC0415
-
-        measured = HttpMetricsMiddleware(app, self._meter, route_of=route_of)
-        headed = TraceHeadersMiddleware(measured, route_of=route_of)
-        wrapped: ASGIApp = OpenTelemetryMiddleware(
-            headed,
-            excluded_urls=excluded_urls,
-            # Named "GET" until routed (see TraceHeadersMiddleware), never by the raw path.
-            default_span_details=_method_only,
-            tracer_provider=self.tracer_provider,
-            # The histogram above has the route label; the middleware's own would not.
-            meter_provider=metrics.NoOpMeterProvider(),
-            exclude_spans=["receive", "send"],
+        ``X-Trace-Id``, ``X-Amzn-Trace-Id``), and the HTTP request histogram by route template
+        (``route_of(scope)``, default Starlette's route) and status. ``untraced`` paths are
+        counted but make no span."""
+        return HttpServerTelemetry(
+            app,
+            tracer=self.tracer_provider.get_tracer("services.runtime.http"),
+            meter=self._meter,
+            route_of=route_of,
+            untraced=untraced,
         )
-        return wrapped
 
     def watch_outbox(self, backlog: BacklogProbe, *, name: str = "outbox") -> None:
         """Export ``backlog()`` (``OutboxRelay.backlog``) as the outbox gauges, polled every
@@ -436,10 +425,6 @@ class Telemetry:
         tb: TracebackType | None,
     ) -> None:
         await self.shutdown()
-
-
-def _method_only(scope: Scope) -> tuple[str, dict[str, Any]]:
-    return str(scope.get("method") or "HTTP"), {}
 
 
 def setup_telemetry(

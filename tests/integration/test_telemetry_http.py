@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from opentelemetry import propagate
+from opentelemetry import baggage, propagate
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
@@ -37,7 +37,27 @@ async def healthz(request: Request) -> PlainTextResponse:
     return PlainTextResponse("ok")
 
 
-APP = Starlette(routes=[Route("/v1/orders/{order_id}", get_order), Route("/healthz", healthz)])
+async def tenant(request: Request) -> JSONResponse:
+    return JSONResponse({"tenant": baggage.get_baggage("tenant")})
+
+
+async def broken(request: Request) -> JSONResponse:
+    raise RuntimeError("database on fire")
+
+
+async def unavailable(request: Request) -> JSONResponse:
+    return JSONResponse({"error": "later"}, status_code=503)
+
+
+APP = Starlette(
+    routes=[
+        Route("/v1/orders/{order_id}", get_order),
+        Route("/healthz", healthz),
+        Route("/v1/tenant", tenant),
+        Route("/v1/broken", broken),
+        Route("/v1/unavailable", unavailable),
+    ]
+)
 
 
 @pytest.fixture
@@ -87,6 +107,53 @@ async def test_traceparent_is_continued_and_returned(telemetry):
     assert response.headers["x-amzn-trace-id"].startswith(f"Root=1-{TRACE_ID[:8]}-{TRACE_ID[8:]};")
 
 
+async def test_server_span_carries_the_http_attributes(telemetry):
+    """Stable HTTP semantic conventions: method, route, status, URL parts, peer, agent."""
+    running, exporter = telemetry
+    async with _client(running) as client:
+        await client.get("/v1/orders/missing?verbose=1", headers={"User-Agent": "probe/1.0"})
+    (span,) = await _server_spans(running, exporter)
+    attributes = dict(span.attributes)
+    assert span.name == "GET /v1/orders/{order_id}"
+    assert attributes["http.request.method"] == "GET"
+    assert attributes["http.route"] == "/v1/orders/{order_id}"
+    assert attributes["http.response.status_code"] == 404
+    assert attributes["url.path"] == "/v1/orders/missing"
+    assert attributes["url.query"] == "verbose=1"
+    assert attributes["url.scheme"] == "http"
+    assert attributes["user_agent.original"] == "probe/1.0"
+    assert attributes["network.protocol.version"] == "1.1"
+    assert "client.address" in attributes
+    assert span.status.status_code is StatusCode.UNSET  # a 4xx is the client's failure
+
+
+async def test_5xx_and_exceptions_mark_the_span_as_failed(telemetry):
+    """A 503 answer and an app that raised both end the SERVER span in ERROR; the exception
+    is recorded as an event."""
+    running, exporter = telemetry
+    app = running.instrument_asgi(APP)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        assert (await client.get("/v1/unavailable")).status_code == 503
+        assert (await client.get("/v1/broken")).status_code == 500
+    spans = {s.name: s for s in await _server_spans(running, exporter)}
+    assert spans["GET /v1/unavailable"].status.status_code is StatusCode.ERROR
+    failed = spans["GET /v1/broken"]
+    assert failed.status.status_code is StatusCode.ERROR
+    assert failed.attributes["http.response.status_code"] == 500
+    (event,) = failed.events
+    assert event.name == "exception"
+    assert event.attributes["exception.message"] == "database on fire"
+
+
+async def test_the_clients_baggage_is_current_in_the_app(telemetry):
+    """W3C baggage from the request is current while the app runs, beside the span."""
+    running, _ = telemetry
+    async with _client(running) as client:
+        response = await client.get("/v1/tenant", headers={"baggage": "tenant=acme"})
+    assert response.json() == {"tenant": "acme"}
+
+
 async def test_xray_header_is_continued_and_echoed(telemetry):
     """A client sending only X-Amzn-Trace-Id gets its X-Ray trace continued and echoed."""
     running, exporter = telemetry
@@ -110,6 +177,9 @@ async def test_probes_are_not_traced(telemetry):
     assert response.status_code == 200
     assert await _server_spans(running, exporter) == []
     assert "x-trace-id" not in response.headers
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{running.metrics_port}/metrics")).text
+    assert _count(text, "/healthz", 200) == 1  # untraced, still counted
 
 
 def _count(text: str, route: str, status: int) -> float:
