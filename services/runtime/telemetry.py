@@ -33,7 +33,7 @@ variable                                 meaning (default)
 =======================================  ===================================================
 
 The propagator is installed as the *global* one whatever the other settings: the broker's
-PRODUCER/CONSUMER spans, the gRPC interceptors and the ASGI middleware all use it.
+PRODUCER/CONSUMER spans, the gRPC interceptors and the HTTP layer all use it.
 """
 
 from __future__ import annotations
