@@ -4,7 +4,13 @@ SQLite (the default, a file under ``var/``) is opened in WAL mode with a ``busy_
 every transaction starts with ``BEGIN IMMEDIATE``: SQLite allows one writer, and a deferred
 transaction that reads first and writes later fails at once with "database is locked" when
 another writer got there in between (the busy handler cannot help a lock *upgrade*). Taking the
-write lock at BEGIN makes writers queue on the busy timeout instead. PostgreSQL (asyncpg) runs
+write lock at BEGIN makes transactions queue instead, and they queue in the process: the engine
+has one connection, which SQLAlchemy's pool hands to the next waiting transaction the moment
+one ends. (With a pool of several, they queued in SQLite's busy handler, which sleeps between
+retries in steps of up to 100 ms, so a waiter woke late, and under load the pool's overflow
+connections were opened and closed again: the saga ran ~20% slower at ~15% more CPU per
+order, docs/benchmarks.md.) So a transaction must not open another one while it is open: on
+SQLite that could never work (the second waits for the first's lock). PostgreSQL (asyncpg) runs
 at READ COMMITTED; the stores use conditional updates and unique constraints there, so they
 need no stronger isolation.
 """
@@ -46,9 +52,12 @@ def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
 
 def _sqlite_engine(url: str) -> AsyncEngine:
     path = url.split(":///", 1)[1] if ":///" in url else ""
+    pooling: dict[str, Any] = {}  # an in-memory database keeps SQLAlchemy's static pool
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        # One connection, handed from one transaction to the next (the module's docstring).
+        pooling = {"pool_size": 1, "max_overflow": 0, "pool_timeout": BUSY_TIMEOUT_MS / 1000}
+    engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, **pooling)
 
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _: Any) -> None:
