@@ -44,6 +44,9 @@ from broker.errors import BrokerError
 from broker.event import EncodedEvent
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sqlalchemy import Delete, Select
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
     from broker._broker import Broker
@@ -111,7 +114,10 @@ class OutboxRelay:
     Runs as a background task (:meth:`start` / :meth:`stop`); :meth:`notify` wakes it at once
     after a commit, and it also polls every ``poll_interval`` seconds so rows left by a crash
     or an outage are picked up. Several relays on one PostgreSQL database do not publish the
-    same row twice concurrently (``FOR UPDATE SKIP LOCKED``)."""
+    same row twice concurrently (``FOR UPDATE SKIP LOCKED``, held while they are published). On
+    SQLite, a single process's database, the rows are read and deleted in two short
+    transactions with the publishing between them, so the process's other transactions do not
+    wait for the broker's confirms."""
 
     def __init__(
         self,
@@ -198,33 +204,58 @@ class OutboxRelay:
                 await asyncio.sleep(self._retry_delay)
 
     async def _publish_batch(self) -> int:
-        async with self._lock, self._engine.begin() as conn:
-            query = select(self._table).order_by(self._table.c.seq).limit(self._batch_size)
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            rows = (await conn.execute(query)).mappings().all()
-            if not rows:
-                return 0
-            started = time.perf_counter()
-            # Started in seq order on one connection, so they reach the broker in that order;
-            # confirms are awaited together (pipelined), not one round trip each.
-            results = await asyncio.gather(
-                *(self._publish_row(row) for row in rows), return_exceptions=True
-            )
-            done = [row["seq"] for row, result in zip(rows, results, strict=True) if result is None]
-            if done:
-                await conn.execute(delete(self._table).where(self._table.c.seq.in_(done)))
-            self.published += len(done)
-            failures = [r for r in results if isinstance(r, BaseException)]
-            _log.debug(
-                "outbox batch",
-                published=len(done),
-                failed=len(failures),
-                seconds=round(time.perf_counter() - started, 4),
-            )
+        async with self._lock:
+            if self._engine.dialect.name == "postgresql":
+                # The rows stay locked while they are published, so another relay on the same
+                # database skips them instead of publishing them too.
+                async with self._engine.begin() as conn:
+                    query = self._next_rows().with_for_update(skip_locked=True)
+                    rows = (await conn.execute(query)).mappings().all()
+                    done, failures = await self._publish_rows(rows)
+                    if done:
+                        await conn.execute(self._delete(done))
+            else:
+                # SQLite has one writer: holding its lock through the broker's confirms would
+                # stall every other transaction of the process for that long. Its rows are
+                # this process's alone (this lock keeps batches apart), so read, publish, then
+                # delete in a second transaction; a crash in between publishes them again
+                # (at-least-once, as any crash before the delete).
+                async with self._engine.begin() as conn:
+                    rows = (await conn.execute(self._next_rows())).mappings().all()
+                done, failures = await self._publish_rows(rows)
+                if done:
+                    async with self._engine.begin() as conn:
+                        await conn.execute(self._delete(done))
         if failures:
             raise failures[0]
         return len(done)
+
+    def _next_rows(self) -> Select[Any]:
+        return select(self._table).order_by(self._table.c.seq).limit(self._batch_size)
+
+    def _delete(self, seqs: list[int]) -> Delete:
+        return delete(self._table).where(self._table.c.seq.in_(seqs))
+
+    async def _publish_rows(self, rows: Sequence[Any]) -> tuple[list[int], list[BaseException]]:
+        """Publish ``rows``; the seqs of those confirmed, and the failures."""
+        if not rows:
+            return [], []
+        started = time.perf_counter()
+        # Started in seq order on one connection, so they reach the broker in that order;
+        # confirms are awaited together (pipelined), not one round trip each.
+        results = await asyncio.gather(
+            *(self._publish_row(row) for row in rows), return_exceptions=True
+        )
+        done = [row["seq"] for row, result in zip(rows, results, strict=True) if result is None]
+        self.published += len(done)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        _log.debug(
+            "outbox batch",
+            published=len(done),
+            failed=len(failures),
+            seconds=round(time.perf_counter() - started, 4),
+        )
+        return done, failures
 
     async def _publish_row(self, row: Any) -> None:
         encoded = EncodedEvent(

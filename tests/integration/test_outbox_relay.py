@@ -16,6 +16,7 @@ from sqlalchemy import MetaData, func, select
 
 from broker import Broker, PublishError, SchemaRegistry
 from broker.outbox import Outbox, OutboxRelay, outbox_table
+from services.common.store import create_engine
 from tests.support.databases import DATABASES, fresh_database
 
 RABBIT = "amqp://guest:guest@127.0.0.1:5672/"
@@ -120,3 +121,59 @@ async def test_relay_keeps_rows_while_the_broker_is_unreachable(db, registry):
     assert count == 1
     assert age is not None
     assert age >= 0
+
+
+@pytest.fixture(params=DATABASES)
+async def service_db(request, tmp_path):
+    """An engine as the services make it (on SQLite: one connection, BEGIN IMMEDIATE)."""
+    async with fresh_database(request.param, tmp_path) as (url, _engine):
+        engine = create_engine(url)
+        try:
+            yield engine
+        finally:
+            await engine.dispose()
+
+
+async def test_the_database_is_free_while_a_batch_awaits_its_confirms(service_db, registry):
+    """While the relay waits for the broker, the service's own transactions go on: on SQLite
+    the rows are read and deleted in two short transactions, on PostgreSQL only the batch's
+    rows stay locked. A row written meanwhile is published by the next batch."""
+    db = service_db
+    event_type = registry.names[0]
+    metadata = MetaData()
+    table = outbox_table(metadata)
+    async with db.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    async with Broker(RABBIT, source="//orders", registry=registry, name="relay-gate") as broker:
+
+        async def ignore(event):
+            pass
+
+        await broker.subscribe(f"relay{uuid.uuid4().hex[:10]}", [event_type], ignore)
+        outbox = Outbox(table, broker)
+        for n in range(3):
+            async with db.begin() as conn:
+                await outbox.add(conn, broker.event(event_type, {"n": n}))
+        publishing, release = asyncio.Event(), asyncio.Event()
+        publish = broker.publish_encoded
+
+        async def gated(*args, **kwargs):
+            publishing.set()
+            await release.wait()  # the broker is slow to confirm
+            await publish(*args, **kwargs)
+
+        broker.publish_encoded = gated  # type: ignore[method-assign]
+        relay = OutboxRelay(db, broker, table)
+        flushing = asyncio.create_task(relay.flush())
+        await asyncio.wait_for(publishing.wait(), 5)
+
+        async def write_meanwhile() -> None:
+            async with db.begin() as conn:
+                await outbox.add(conn, broker.event(event_type, {"n": 3}))
+
+        await asyncio.wait_for(write_meanwhile(), 3)
+        release.set()
+        assert await asyncio.wait_for(flushing, 10) == 3
+        assert await _count(db, table) == 1
+        assert await relay.flush() == 1
+        assert await _count(db, table) == 0
