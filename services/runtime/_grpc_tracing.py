@@ -11,8 +11,7 @@ instrumentation (and the RPC semantic conventions), so client and server spans r
 
 from __future__ import annotations
 
-import asyncio
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from opentelemetry import context as otel_context
@@ -21,7 +20,7 @@ from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from services.runtime.errors import StatusError
-from services.runtime.interceptors import RpcCall, RpcInterceptor
+from services.runtime.interceptors import RpcCall, RpcInterceptor, final_code
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -50,6 +49,8 @@ class _MetadataGetter(Getter[dict[str, str]]):
 
 
 _GETTER = _MetadataGetter()
+_ANSWERS = (grpc.aio.AbortError, StatusError)
+"""Exceptions that are how a handler answers with a status, not failures to record."""
 
 
 class RpcTracingInterceptor(RpcInterceptor):
@@ -85,31 +86,18 @@ class RpcTracingInterceptor(RpcInterceptor):
         )
         # The caller's baggage stays current beside the span, as in a message handler.
         token = otel_context.attach(trace.set_span_in_context(span, parent))
-        code = grpc.StatusCode.UNKNOWN
+        failure: BaseException | None = None
         try:
-            result = await proceed()
-            code = _context_code(call) or grpc.StatusCode.OK
-        except grpc.aio.AbortError:
-            code = _context_code(call) or grpc.StatusCode.UNKNOWN
+            return await proceed()
+        except BaseException as exc:
+            failure = exc
+            if isinstance(exc, Exception) and not isinstance(exc, _ANSWERS):
+                span.record_exception(exc)  # a bug, not an answer: keep its traceback
             raise
-        except StatusError as exc:
-            code = exc.code
-            raise
-        except asyncio.CancelledError:
-            code = grpc.StatusCode.CANCELLED
-            raise
-        except Exception as exc:
-            span.record_exception(exc)
-            raise
-        else:
-            return result
         finally:
+            code = final_code(call, failure)
             span.set_attribute("rpc.grpc.status_code", code.value[0])
             if code in _SERVER_ERRORS:
                 span.set_status(Status(StatusCode.ERROR, code.name))
             otel_context.detach(token)
             span.end()
-
-
-def _context_code(call: RpcCall) -> grpc.StatusCode | None:
-    return cast("grpc.StatusCode | None", call.context.code())

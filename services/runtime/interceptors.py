@@ -44,6 +44,7 @@ __all__ = [
     "RpcCall",
     "RpcInterceptor",
     "ValidationInterceptor",
+    "final_code",
 ]
 
 _QUIET_SERVICES = ("grpc.health.", "grpc.reflection.")
@@ -213,21 +214,15 @@ class LoggingInterceptor(RpcInterceptor):
 
     async def around(self, call: RpcCall, proceed: Callable[[], Awaitable[Any]]) -> Any:
         started = time.perf_counter()
-        code = grpc.StatusCode.UNKNOWN
+        failure: BaseException | None = None
         with log_fields(**{"rpc.service": call.service, "rpc.method": call.name}):
             try:
-                result = await proceed()
-                code = _context_code(call) or grpc.StatusCode.OK
-            except grpc.aio.AbortError:
-                code = _context_code(call) or grpc.StatusCode.UNKNOWN
-                raise
+                return await proceed()
             except BaseException as exc:
-                code = _code_of(exc)
+                failure = exc
                 raise
-            else:
-                return result
             finally:
-                self._finished(call, code, started)
+                self._finished(call, final_code(call, failure), started)
 
     def _finished(self, call: RpcCall, code: grpc.StatusCode, started: float) -> None:
         level = "info"
@@ -242,6 +237,17 @@ class LoggingInterceptor(RpcInterceptor):
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
             peer=call.context.peer(),
         )
+
+
+def final_code(call: RpcCall, failure: BaseException | None) -> grpc.StatusCode:
+    """The status ``call`` ends with, seen from an interceptor around the handler: the code
+    the handler chose (``abort``, ``set_code``), else OK if it returned; the code a
+    :class:`StatusError` carries; CANCELLED; UNKNOWN for anything else it raised."""
+    if failure is None:
+        return _context_code(call) or grpc.StatusCode.OK
+    if isinstance(failure, grpc.aio.AbortError):
+        return _context_code(call) or grpc.StatusCode.UNKNOWN
+    return _code_of(failure)
 
 
 def _context_code(call: RpcCall) -> grpc.StatusCode | None:

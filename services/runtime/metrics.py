@@ -34,12 +34,10 @@ import contextlib
 import time
 from typing import TYPE_CHECKING, Any, cast
 
-import grpc
 from opentelemetry.metrics import CallbackOptions, Observation
 from prometheus_client import start_http_server
 
-from services.runtime.errors import StatusError
-from services.runtime.interceptors import RpcCall, RpcInterceptor
+from services.runtime.interceptors import RpcCall, RpcInterceptor, final_code
 from services.runtime.logging import get_logger
 
 if TYPE_CHECKING:
@@ -82,21 +80,12 @@ class RpcMetricsInterceptor(RpcInterceptor):
         if call.rpc.probe:  # health checks and reflection
             return await proceed()
         started = time.perf_counter()
-        code = grpc.StatusCode.UNKNOWN
+        failure: BaseException | None = None
         try:
-            result = await proceed()
-            code = _context_code(call) or grpc.StatusCode.OK
-        except grpc.aio.AbortError:
-            code = _context_code(call) or grpc.StatusCode.UNKNOWN
+            return await proceed()
+        except BaseException as exc:
+            failure = exc
             raise
-        except StatusError as exc:
-            code = exc.code
-            raise
-        except asyncio.CancelledError:
-            code = grpc.StatusCode.CANCELLED
-            raise
-        else:
-            return result
         finally:
             self._duration.record(
                 time.perf_counter() - started,
@@ -104,13 +93,9 @@ class RpcMetricsInterceptor(RpcInterceptor):
                     "rpc.system": "grpc",
                     "rpc.service": call.service,
                     "rpc.method": call.name,
-                    "rpc.grpc.status_code": code.name,
+                    "rpc.grpc.status_code": final_code(call, failure).name,
                 },
             )
-
-
-def _context_code(call: RpcCall) -> grpc.StatusCode | None:
-    return cast("grpc.StatusCode | None", call.context.code())
 
 
 class OutboxMonitor:
