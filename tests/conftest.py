@@ -33,8 +33,9 @@ def _local_brokers() -> None:
 
 
 # Queues of the consumer groups tests make up (a word and 8-12 hex digits, e.g. shop.g1a2b3c4d5
-# or shop.cli94daf50b with their .dlq/.retry.<ms> companions); real groups have no hex suffix.
-_TEST_QUEUE = re.compile(r"^shop\.[a-z]+[0-9a-f]{8,12}(\.|$)")
+# or shop.cli94daf50b with their .dlq/.retry.<ms> companions; real groups have no hex suffix),
+# and every queue under a run's private prefix (t and 10 hex digits: isolated_broker_url).
+_TEST_QUEUE = re.compile(r"^(shop\.[a-z]+[0-9a-f]{8,12}(\.|$)|t[0-9a-f]{10}\.)")
 
 
 @pytest.fixture(scope="session", autouse=True)
