@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from services.runtime._carriers import LOWER_CASE_GETTER
 from services.runtime._xray import xray_trace_id
 
 if TYPE_CHECKING:
@@ -36,17 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["HttpServerTelemetry"]
 
 
-class _HeaderGetter(Getter[dict[str, str]]):
-    # ASGI header names are lower case; propagators ask for e.g. "X-Amzn-Trace-Id".
-    def get(self, carrier: dict[str, str], key: str) -> list[str] | None:
-        value = carrier.get(key.lower())
-        return None if value is None else [value]
-
-    def keys(self, carrier: dict[str, str]) -> list[str]:
-        return list(carrier)
-
-
-_GETTER = _HeaderGetter()
 _SERVER_ERROR = 500
 
 
@@ -130,7 +119,7 @@ class HttpServerTelemetry:
         for name, value in scope["headers"]:
             key, text = name.decode("latin-1").lower(), value.decode("latin-1")
             headers[key] = f"{headers[key]},{text}" if key in headers else text
-        parent = propagate.extract(headers, getter=_GETTER)
+        parent = propagate.extract(headers, getter=LOWER_CASE_GETTER)
         attributes: dict[str, str | int] = {
             "http.request.method": method,
             "url.scheme": str(scope.get("scheme") or "http"),

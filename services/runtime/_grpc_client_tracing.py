@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any, Self
 
 import grpc
 from opentelemetry import propagate, trace
-from opentelemetry.propagators.textmap import Setter
 from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from services.runtime._carriers import LOWER_CASE_SETTER
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -40,15 +41,6 @@ def traced_channel(
     span's context travels in the call's metadata through the global propagator."""
     tracer = trace.get_tracer("services.runtime.grpc", tracer_provider=tracer_provider)
     return _TracedChannel(channel, tracer)  # type: ignore[return-value]
-
-
-class _MetadataSetter(Setter[dict[str, str]]):
-    # gRPC refuses upper-case metadata keys; the X-Ray propagator sets "X-Amzn-Trace-Id".
-    def set(self, carrier: dict[str, str], key: str, value: str) -> None:
-        carrier[key.lower()] = value
-
-
-_SETTER = _MetadataSetter()
 
 
 class _TracedChannel:
@@ -111,7 +103,9 @@ class _TracedMultiCallable:
             self._path, kind=SpanKind.CLIENT, attributes=self._attributes
         )
         injected: dict[str, str] = {}
-        propagate.inject(injected, context=trace.set_span_in_context(span), setter=_SETTER)
+        propagate.inject(
+            injected, context=trace.set_span_in_context(span), setter=LOWER_CASE_SETTER
+        )
         # Replace, never duplicate, trace headers the caller passed on (the gateway echoes the
         # client's): the upstream must see this span as its parent.
         merged = [(k, v) for k, v in (metadata or ()) if k not in injected]

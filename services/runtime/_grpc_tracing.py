@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from services.runtime._carriers import LOWER_CASE_GETTER
 from services.runtime.errors import StatusError
 from services.runtime.interceptors import RpcCall, RpcInterceptor, final_code
 
@@ -38,17 +38,6 @@ _SERVER_ERRORS = {
 }
 
 
-class _MetadataGetter(Getter[dict[str, str]]):
-    # gRPC metadata keys are lower case; propagators ask for e.g. "X-Amzn-Trace-Id".
-    def get(self, carrier: dict[str, str], key: str) -> list[str] | None:
-        value = carrier.get(key.lower())
-        return None if value is None else [value]
-
-    def keys(self, carrier: dict[str, str]) -> list[str]:
-        return list(carrier)
-
-
-_GETTER = _MetadataGetter()
 _ANSWERS = (grpc.aio.AbortError, StatusError)
 """Exceptions that are how a handler answers with a status, not failures to record."""
 
@@ -68,7 +57,7 @@ class RpcTracingInterceptor(RpcInterceptor):
             for key, value in (call.context.invocation_metadata() or ())
             if isinstance(value, str)
         }
-        parent = propagate.extract(metadata, getter=_GETTER)
+        parent = propagate.extract(metadata, getter=LOWER_CASE_GETTER)
         # start_span and attach rather than start_as_current_span: the same span without the
         # two generator-based context managers around it, on every call.
         span = self._tracer.start_span(
