@@ -17,6 +17,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from contextvars import Token
     from types import TracebackType
 
     from opentelemetry.context import Context
@@ -146,7 +147,7 @@ class _Current:
     A class, not ``@contextmanager`` around ``start_as_current_span``: that is three
     generator-based context managers per message, for the same span."""
 
-    __slots__ = ("_processed", "_record_errors", "_span", "_started", "_token")
+    __slots__ = ("_context", "_processed", "_record_errors", "_span", "_started", "_token")
 
     def __init__(
         self,
@@ -157,12 +158,15 @@ class _Current:
         processed: dict[str, Any] | None = None,
     ) -> None:
         self._span = span
+        self._context = context
         self._record_errors = record_errors
         self._processed = processed
-        self._token = otel_context.attach(context)
-        self._started = time.perf_counter()
+        self._token: Token[Context] | None = None
+        self._started = 0.0
 
     def __enter__(self) -> Span:
+        self._token = otel_context.attach(self._context)
+        self._started = time.perf_counter()
         return self._span
 
     def __exit__(
@@ -180,7 +184,8 @@ class _Current:
                 duration_ms = round((time.perf_counter() - self._started) * 1000, 3)
                 _log.info("message.processed", **self._processed, duration_ms=duration_ms)
         finally:
-            otel_context.detach(self._token)
+            if self._token is not None:
+                otel_context.detach(self._token)
             span.end()
 
 
