@@ -360,6 +360,18 @@ async def test_a_second_server_on_a_taken_port_refuses_to_start(server):
         await create_server("second", address=f"127.0.0.1:{server.port}")
 
 
+async def _log_lines_once(out: io.StringIO, event: str) -> list[dict[str, Any]]:
+    """The JSON lines in ``out`` once one ``event`` line is there: an aborted RPC's status
+    reaches the client before the server's interceptors unwind and log it (grpc.aio's
+    ``abort`` sends the status, then raises), so the client can be first."""
+    for _ in range(100):
+        lines = [json.loads(line) for line in out.getvalue().splitlines()]
+        if any(line["event"] == event for line in lines):
+            return lines
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no {event!r} line logged within 2 s")
+
+
 async def test_log_lines_are_json_with_the_rpc_bound(channel, json_logs):
     """Each RPC logs one JSON line with code, duration and peer, and lines logged inside the
     handler carry rpc.service and rpc.method."""
@@ -367,7 +379,7 @@ async def test_log_lines_are_json_with_the_rpc_bound(channel, json_logs):
     stub = inventory_pb2_grpc.InventoryServiceStub(channel)
     with pytest.raises(grpc.aio.AioRpcError):
         await stub.GetProduct(inventory_pb2.GetProductRequest(sku="SKU-7"), timeout=5)
-    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    lines = await _log_lines_once(out, "rpc.finished")
     inside = next(line for line in lines if line["event"] == "product.lookup")
     finished = next(line for line in lines if line["event"] == "rpc.finished")
     for line in (inside, finished):
@@ -386,7 +398,7 @@ async def test_unexpected_error_is_logged_with_traceback(channel, json_logs):
     stub = inventory_pb2_grpc.InventoryServiceStub(channel)
     with pytest.raises(grpc.aio.AioRpcError):
         await stub.ListProducts(inventory_pb2.ListProductsRequest(), timeout=5)
-    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    lines = await _log_lines_once(out, "rpc.finished")
     error = next(line for line in lines if line["event"] == "rpc.unexpected_error")
     assert error["exception"][0]["exc_type"] == "RuntimeError"
     assert error["rpc.method"] == "ListProducts"
