@@ -1,8 +1,14 @@
-"""AMQP 0-9-1 consumers and deliveries: settle once; retry and dead-letter by confirmed copy."""
+"""AMQP 0-9-1 consumers and deliveries: settle once; retry and dead-letter by confirmed copy.
+
+Deliveries come straight from aiormq's channel (``basic.consume`` on the underlying channel), as
+publishes go straight to it: aio-pika's ``Queue.consume`` would build an ``IncomingMessage``
+(every property decoded again) and run the callback in one more task per message, for nothing
+this transport reads.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from aio_pika import DeliveryMode, Message
 
@@ -13,7 +19,9 @@ from broker.transports._amqp091_wire import from_wire, to_wire
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+    from aio_pika.abc import AbstractChannel, AbstractQueue
+    from aiormq.abc import DeliveredMessage
+    from pamqp.commands import Basic
 
     from broker.transport import SubscriptionSpec
     from broker.transports.amqp091 import Amqp091Transport
@@ -47,24 +55,29 @@ class AmqpDelivery(Delivery):
     def __init__(
         self,
         transport: Amqp091Transport,
-        message: AbstractIncomingMessage,
+        message: DeliveredMessage,
         spec: SubscriptionSpec,
         *,
         home: str,
     ) -> None:
         self._transport = transport
         self._message = message
+        self._properties = properties = message.header.properties
         self._spec = spec
         self._home = home
         self._settled = False
         self.body = message.body
-        self.attributes, self.headers = from_wire(message.headers)
-        self.content_type = message.content_type
+        self.attributes, self.headers = from_wire(properties.headers)
+        self.content_type = properties.content_type
+        # A consumer is only ever handed basic.deliver frames (not get-ok or return), and
+        # the broker numbers each of them (pamqp types the tag optional for other frames).
+        deliver = cast("Basic.Deliver", message.delivery)
+        self._tag = cast("int", deliver.delivery_tag)
         # A retried or replayed copy comes through the default exchange with the queue name as
         # routing key; its topic is the event type the original was published under.
-        routed = message.routing_key or ""
-        self.topic = routed if message.exchange else (message.type or routed)
-        self.redelivered = bool(message.redelivered)
+        routed = deliver.routing_key or ""
+        self.topic = routed if deliver.exchange else (properties.message_type or routed)
+        self.redelivered = bool(deliver.redelivered)
 
     def _settle(self) -> bool:
         """True the first time: a delivery is settled once, later calls do nothing."""
@@ -78,19 +91,22 @@ class AmqpDelivery(Delivery):
             self.body,
             headers=to_wire(self.attributes, headers),
             content_type=self.content_type,
-            message_id=self._message.message_id,
-            type=self._message.type,
-            timestamp=self._message.timestamp,
+            message_id=self._properties.message_id,
+            type=self._properties.message_type,
+            timestamp=self._properties.timestamp,
             delivery_mode=DeliveryMode.PERSISTENT,
         )
 
+    async def _ack(self) -> None:
+        await self._message.channel.basic_ack(self._tag)
+
     async def ack(self) -> None:
         if self._settle():
-            await self._message.ack()
+            await self._ack()
 
     async def release(self) -> None:
         if self._settle():
-            await self._message.nack(requeue=True)
+            await self._message.channel.basic_nack(self._tag, requeue=True)
 
     async def retry(self, delay: float, headers: Mapping[str, str]) -> None:
         if not self._settle():
@@ -102,7 +118,7 @@ class AmqpDelivery(Delivery):
                 chosen = next((d for d in delays if d >= delay), delays[-1])
                 target = naming.rabbit_retry_queue(self._spec.group, chosen, self._transport.prefix)
             await self._transport.send_to_queue(target, self._copy(headers))
-        await self._message.ack()
+        await self._ack()
 
     async def dead_letter(self, headers: Mapping[str, str]) -> None:
         if not self._settle():
@@ -111,4 +127,4 @@ class AmqpDelivery(Delivery):
             merged = {**self.headers, **headers}
             dlq = naming.rabbit_dead_letter_queue(self._spec.group, self._transport.prefix)
             await self._transport.send_to_queue(dlq, self._copy(merged))
-        await self._message.ack()
+        await self._ack()

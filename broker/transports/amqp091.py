@@ -47,9 +47,9 @@ if TYPE_CHECKING:
         AbstractChannel,
         AbstractConnection,
         AbstractExchange,
-        AbstractIncomingMessage,
         AbstractQueue,
     )
+    from aiormq.abc import DeliveredMessage
 
     from broker.transport import OutgoingMessage, SubscriptionSpec
 
@@ -278,10 +278,14 @@ class Amqp091Transport(Transport):
         *,
         home: str,
     ) -> Consumer:
-        async def deliver(message: AbstractIncomingMessage) -> None:
+        async def deliver(message: DeliveredMessage) -> None:
             on_delivery(AmqpDelivery(self, message, spec, home=home))
 
-        tag = await queue.consume(deliver, no_ack=False)
+        wire = await channel.get_underlay_channel()
+        consuming = await wire.basic_consume(queue.name, deliver, no_ack=False)
+        tag = consuming.consumer_tag
+        if tag is None:  # pamqp types it optional; RabbitMQ always names the consumer
+            raise BrokerConnectionError(f"{self.endpoint}: basic.consume-ok without a tag")
         # From here on a channel the broker closes means a dead subscription: reconnect.
         channel.close_callbacks.add(self._on_channel_close)
         return AmqpConsumer(channel, queue, tag)

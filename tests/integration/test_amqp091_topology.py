@@ -380,3 +380,46 @@ async def test_retried_copy_keeps_its_topic(url: str, event_type: str) -> None:
         assert again.body == b"\x00body"
     finally:
         await transport.close()
+
+
+async def test_dead_lettered_copy_keeps_the_message_properties(url: str, event_type: str) -> None:
+    """The copy in the dead-letter queue is the original as an outside consumer saw it:
+    persistent, same message id, type, timestamp, content type and body; the error headers
+    added, the CloudEvents headers kept."""
+    parsed = BrokerURL.parse(url)
+    transport = Amqp091Transport(parsed, parsed.endpoints[0], TransportOptions("dlq-copy"))
+    await transport.connect()
+    deliveries: list[Delivery] = []
+    when = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
+    try:
+        spec = SubscriptionSpec(group="billing", topics=(event_type,))
+        await transport.subscribe(spec, deliveries.append)
+        message = OutgoingMessage(
+            topic=event_type,
+            body=b"\x00body",
+            attributes={"id": "e-9", "type": event_type, "time": when.isoformat()},
+            headers={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+            content_type="application/avro",
+        )
+        await transport.publish(message, timeout=5)
+        await _eventually(lambda: len(deliveries) == 1)
+        assert deliveries[0].redelivered is False
+        await deliveries[0].dead_letter({"x-error-type": "DecodeError"})
+    finally:
+        await transport.close()
+    connection = await aio_pika.connect(SHARED)
+    async with connection:
+        channel = await connection.channel()
+        dlq = await channel.get_queue(transport.queue_names(spec)["dead_letter"], ensure=False)
+        copy = await dlq.get(timeout=5)
+        await copy.ack()
+    assert copy.body == b"\x00body"
+    assert copy.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    assert copy.content_type == "application/avro"
+    assert copy.message_id == "e-9"
+    assert copy.type == event_type
+    assert copy.timestamp is not None
+    assert copy.timestamp.replace(tzinfo=copy.timestamp.tzinfo or UTC) == when
+    assert copy.headers["cloudEvents:id"] == "e-9"
+    assert copy.headers["traceparent"].startswith("00-0af7651916cd43dd")
+    assert copy.headers["x-error-type"] == "DecodeError"
