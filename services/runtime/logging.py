@@ -32,6 +32,8 @@ import orjson
 import structlog
 from opentelemetry import trace
 
+from services.runtime._xray import xray_from_hex
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, MutableMapping
 
@@ -195,7 +197,7 @@ def add_trace_context(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutab
         digits = f"{context.trace_id:032x}"
         event.setdefault("trace_id", digits)
         event.setdefault("span_id", f"{context.span_id:016x}")
-        event.setdefault("xray_trace_id", f"1-{digits[:8]}-{digits[8:]}")  # as xray_trace_id()
+        event.setdefault("xray_trace_id", xray_from_hex(digits))
     return event
 
 
