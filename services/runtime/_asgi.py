@@ -82,12 +82,14 @@ class HttpServerTelemetry:
             token = otel_context.attach(context)
         status = 500  # an app that raised before answering is answered 500 by the server
         route: str | None = None
+        answered = False
 
         async def send_observed(message: Message) -> None:
-            nonlocal status, route
+            nonlocal status, route, answered
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 route = self._route_of(scope)
+                answered = True
                 if span is not None:
                     _answering(span, method, route, message)
             await send(message)
@@ -98,7 +100,7 @@ class HttpServerTelemetry:
             _failed(span, exc)
             raise
         finally:
-            if route is None:  # not answered, or answered before routing
+            if not answered:  # the app raised first: it may have routed before it did
                 route = self._route_of(scope)
             self._duration.record(
                 time.perf_counter() - started,
