@@ -53,6 +53,9 @@ class Inbox:
     def __init__(self, table: Table, consumer: str) -> None:
         self.table = table
         self.consumer = consumer
+        # Built once per dialect, the values bound at execution: a statement made anew with
+        # ``.values(...)`` for every event costs SQLAlchemy more than the insert itself.
+        self._inserts: dict[str, Insert] = {}
 
     async def record(self, conn: AsyncConnection, event_id: str, event_type: str = "") -> bool:
         """Insert ``event_id`` in ``conn``'s transaction; False if it was already there."""
@@ -63,15 +66,18 @@ class Inbox:
             "processed_at": datetime.now(UTC),
         }
         dialect = conn.dialect.name
-        statement: Insert
-        if dialect == "postgresql":
-            statement = postgresql.insert(self.table).values(values).on_conflict_do_nothing()
-        elif dialect == "sqlite":
-            statement = sqlite.insert(self.table).values(values).on_conflict_do_nothing()
-        else:  # pragma: no cover - other databases: plain insert, conflicts raise
-            statement = self.table.insert().values(values)
-        result = await conn.execute(statement)
+        statement = self._inserts.get(dialect)
+        if statement is None:
+            statement = self._inserts[dialect] = self._insert(dialect)
+        result = await conn.execute(statement, values)
         return bool(result.rowcount == 1)
+
+    def _insert(self, dialect: str) -> Insert:
+        if dialect == "postgresql":
+            return postgresql.insert(self.table).on_conflict_do_nothing()
+        if dialect == "sqlite":
+            return sqlite.insert(self.table).on_conflict_do_nothing()
+        return self.table.insert()  # pragma: no cover - other databases: conflicts raise
 
 
 def idempotent(

@@ -85,6 +85,9 @@ class Outbox:
     def __init__(self, table: Table, broker: Broker) -> None:
         self.table = table
         self._broker = broker
+        # One statement, the values bound at execution (SQLAlchemy finds its compiled form by
+        # the statement's memoized cache key instead of building and keying one per event).
+        self._insert = table.insert()
 
     async def add(self, conn: AsyncConnection, event: Event) -> EncodedEvent:
         """Validate, encode and insert ``event`` in ``conn``'s transaction.
@@ -95,15 +98,16 @@ class Outbox:
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
         await conn.execute(
-            self.table.insert().values(
-                event_id=encoded.attributes["id"],
-                event_type=encoded.type,
-                body=encoded.body,
-                attributes=encoded.attributes,
-                headers=encoded.headers,
-                trace_context=carrier,
-                created_at=datetime.now(UTC),
-            )
+            self._insert,
+            {
+                "event_id": encoded.attributes["id"],
+                "event_type": encoded.type,
+                "body": encoded.body,
+                "attributes": encoded.attributes,
+                "headers": encoded.headers,
+                "trace_context": carrier,
+                "created_at": datetime.now(UTC),
+            },
         )
         return encoded
 

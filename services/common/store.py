@@ -17,6 +17,7 @@ need no stronger isolation.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,7 +58,13 @@ def _sqlite_engine(url: str) -> AsyncEngine:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         # One connection, handed from one transaction to the next (the module's docstring).
         pooling = {"pool_size": 1, "max_overflow": 0, "pool_timeout": BUSY_TIMEOUT_MS / 1000}
-    engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, **pooling)
+    engine = create_async_engine(
+        url,
+        connect_args={"timeout": BUSY_TIMEOUT_MS / 1000},
+        # Rolled back on return only when a transaction is still open (``on_reset``).
+        pool_reset_on_return=None,
+        **pooling,
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _: Any) -> None:
@@ -70,11 +77,28 @@ def _sqlite_engine(url: str) -> AsyncEngine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
+    # Each statement through aiosqlite is a round trip to its worker thread (through
+    # SQLAlchemy's cursor: open, execute, close), and those trips, not SQLite, are most of a
+    # short transaction's cost. So BEGIN goes to the driver in one trip, and a connection
+    # coming back to the pool is rolled back only if it is still in a transaction (one that
+    # committed or rolled back is not: the pool's default would roll it back regardless).
+
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.connection.dbapi_connection.run_async(_begin_immediate)
+
+    @event.listens_for(engine.sync_engine, "reset")
+    def on_reset(dbapi_connection: Any, record: Any, state: Any) -> None:
+        driver = record.driver_connection
+        usable = state.asyncio_safe and not state.terminate_only and driver is not None
+        if usable and driver.in_transaction:
+            dbapi_connection.rollback()
 
     return engine
+
+
+async def _begin_immediate(driver: Any) -> None:
+    await driver.execute("BEGIN IMMEDIATE")
 
 
 async def create_schema(engine: AsyncEngine, metadata: MetaData) -> None:
@@ -93,10 +117,17 @@ async def insert_ignore(conn: AsyncConnection, table: Table, values: Mapping[str
 
     Unlike catching IntegrityError, this keeps the surrounding transaction usable (the
     "already there" case is an answer, not an error)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(dict(values)).on_conflict_do_nothing()
-    result = await conn.execute(statement)
+    result = await conn.execute(_insert_ignoring(conn.dialect.name, table), dict(values))
     return bool(result.rowcount == 1)
+
+
+@functools.cache
+def _insert_ignoring(dialect: str, table: Table) -> Any:
+    # One statement object per table, its values bound at execution: SQLAlchemy then finds the
+    # compiled form by the statement's memoized cache key, where building ``.values(...)``
+    # anew each time cost more than the database's own work on SQLite.
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing()
 
 
 async def upsert_returning(
