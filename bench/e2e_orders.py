@@ -1,12 +1,15 @@
 """End to end: orders/s through the saga, placement-to-outcome latency, vs the broker ceiling.
 
     .venv/bin/python bench/e2e_orders.py [--orders 300] [--concurrency 32] [--half-orders 200]
+        [--database sqlite|postgresql]
 
 The five services and the gateway run as real processes (the reliability tier's harness,
-``tests/reliability/system.py``: SQLite per service, RabbitMQ at 127.0.0.1:5672 with a private
-exchange and queue prefix). Orders are POSTed to ``/v1/orders`` (one line each, every 7th
-declined, so both outcomes run); a watcher consumer group on ``shop.#`` stamps each order's
-outcome event (OrderConfirmed / OrderCancelled) and counts every event type.
+``tests/reliability/system.py``: a database per service, SQLite files by default (as ``make
+up`` runs them) or fresh PostgreSQL databases at 127.0.0.1:5432 (as production runs them);
+RabbitMQ at 127.0.0.1:5672 with a private exchange and queue prefix). Orders are POSTed to
+``/v1/orders`` (one line each, every 7th declined, so both outcomes run); a watcher consumer
+group on ``shop.#`` stamps each order's outcome event (OrderConfirmed / OrderCancelled) and
+counts every event type.
 
 1. saturating: ``--orders`` orders, ``--concurrency`` in flight; orders/s = orders / time from
    the first POST to the last outcome; latency = POST sent -> outcome event seen.
@@ -187,10 +190,11 @@ async def main() -> None:
     parser.add_argument("--orders", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--half-orders", type=int, default=200)
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        async with shop_system(RABBIT, Path(tmp)) as system:
+        async with shop_system(RABBIT, Path(tmp), kind=args.database) as system:
             await system.products()
             watcher = Watcher()
             url = system.cluster.broker_url
@@ -233,7 +237,8 @@ async def main() -> None:
             publish, consume = await raw_rates()
 
     ceiling = 1 / (events / publish + deliveries / consume)
-    print(f"\n### End to end: orders through the saga (RabbitMQ, SQLite, {machine()})\n")
+    database = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[args.database]
+    print(f"\n### End to end: orders through the saga (RabbitMQ, {database}, {machine()})\n")
     print(f"events per order {events:.2f} ({types}); deliveries per order {deliveries:.2f}")
     print(f"raw aio-pika: publish {publish:,.0f} msg/s, consume {consume:,.0f} msg/s\n")
     print("| figure | value |")
