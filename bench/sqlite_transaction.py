@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/sqlite_transaction.py [--rounds 5] [--transactions 2000]
 
-Each transaction is what an inbox or the audit trail does per event: ``BEGIN IMMEDIATE``, one
-``INSERT ... ON CONFLICT DO NOTHING`` of a 9-column row (two indexes), ``COMMIT``; WAL mode,
-``synchronous=NORMAL``, a fresh database file per side.
+Each transaction is what audit does per event: ``BEGIN IMMEDIATE``, one ``INSERT ... ON
+CONFLICT DO NOTHING`` into its trail table (9 columns, two indexes; the table of
+``services/audit/store.py``), ``COMMIT``; WAL mode, ``synchronous=NORMAL``, a fresh database
+file per side.
 
 * sqlite3: the standard library's module, synchronous (the floor: SQLite's own work).
 * aiosqlite: the same three statements through aiosqlite (a round trip to its worker thread
@@ -34,41 +35,22 @@ from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 from _util import Row, alternate, median, report
-from sqlalchemy import JSON, Column, DateTime, Index, MetaData, String, Table, event
+from sqlalchemy import event
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.schema import CreateIndex, CreateTable
 
+from services.audit.store import metadata, trail
 from services.common.store import create_engine, create_schema, insert_ignore
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-metadata = MetaData()
-trail = Table(
-    "trail",
-    metadata,
-    Column("event_id", String(64), primary_key=True),
-    Column("type", String(255), nullable=False),
-    Column("source", String(255), nullable=False),
-    Column("subject", String(256), nullable=False),
-    Column("time", DateTime(timezone=True), nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
-    Column("trace_id", String(32), nullable=False),
-    Column("data", JSON, nullable=False),
-    Column("data_schema", String(255), nullable=False),
-    Index("ix_trail_subject_time", "subject", "time"),
-    Index("ix_trail_time", "time", "event_id"),
-)
 DDL = (
-    (
-        "CREATE TABLE trail (event_id VARCHAR(64) PRIMARY KEY, type VARCHAR(255), "
-        "source VARCHAR(255), subject VARCHAR(256), time DATETIME, recorded_at DATETIME, "
-        "trace_id VARCHAR(32), data JSON, data_schema VARCHAR(255))"
-    ),
-    "CREATE INDEX ix_trail_subject_time ON trail (subject, time)",
-    "CREATE INDEX ix_trail_time ON trail (time, event_id)",
+    str(CreateTable(trail).compile(dialect=sqlite.dialect())),
+    *(str(CreateIndex(index).compile(dialect=sqlite.dialect())) for index in trail.indexes),
 )
-INSERT = "INSERT INTO trail VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+INSERT = "INSERT INTO audit_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=30000")
 
 
