@@ -85,15 +85,19 @@ async def test_multi_line_reservation_is_all_or_nothing_with_a_violation_per_sho
 
 async def test_reserve_and_release_are_idempotent_per_order(inventory):
     """Repeated ReserveStock for one order reserves once; repeated ReleaseStock returns the
-    units once; the reservation carries the unit price."""
+    units once; the reservation carries the unit price. The call that reserved answers with
+    exactly what the repeats read back from the database."""
     await _product(inventory, "SKU-1", 10)
     order_id = str(uuid.uuid4())
     first, second = await asyncio.gather(
         inventory.ReserveStock(_reserve(order_id, ("SKU-1", 4))),
         inventory.ReserveStock(_reserve(order_id, ("SKU-1", 4))),
     )
-    assert first.order_id == second.order_id == order_id
+    third = await inventory.ReserveStock(_reserve(order_id, ("SKU-1", 4)))
+    assert first.order_id == order_id
+    assert first == second == third
     assert first.lines[0].unit_price.minor_units == 250
+    assert first.status == inventory_pb2.RESERVATION_STATUS_RESERVED
     product = await inventory.GetProduct(inventory_pb2.GetProductRequest(sku="SKU-1"))
     assert product.available_quantity == 6
     request = inventory_pb2.ReleaseStockRequest(order_id=order_id, reason="test")
