@@ -15,6 +15,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     select,
     update,
 )
@@ -74,6 +75,28 @@ adjustments = Table(
     Column("delta", Integer, nullable=False),
     Column("reason", String(256), nullable=False),
     Column("applied_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# The statements a reservation runs, built once with their values bound at execution (as in
+# services/orders/store.py; docs/services.md says why). Bindparams are named apart from the
+# columns (``b_*``), whose names are reserved for the SET and VALUES clauses.
+_GET_RESERVATION = select(reservations).where(reservations.c.order_id == bindparam("b_order_id"))
+_SET_RESERVED_LINES = update(reservations).where(reservations.c.order_id == bindparam("b_order_id"))
+_TAKE = (
+    update(products)
+    .where(products.c.sku == bindparam("b_sku"), products.c.available >= bindparam("b_quantity"))
+    .values(
+        available=products.c.available - bindparam("b_quantity"),
+        reserved=products.c.reserved + bindparam("b_quantity"),
+        updated_at=bindparam("b_now"),
+    )
+    .returning(
+        products.c.available,
+        products.c.low_threshold,
+        products.c.price_minor,
+        products.c.currency,
+    )
 )
 
 
@@ -257,15 +280,8 @@ class InventoryStore:
 
     async def get_reservation(self, order_id: str) -> Reservation | None:
         async with self._engine.connect() as conn:
-            row = (
-                (
-                    await conn.execute(
-                        select(reservations).where(reservations.c.order_id == order_id)
-                    )
-                )
-                .mappings()
-                .first()
-            )
+            result = await conn.execute(_GET_RESERVATION, {"b_order_id": order_id})
+            row = result.mappings().first()
         return None if row is None else _reservation(row)
 
     async def reserve(self, order_id: str, lines: list[Line]) -> Reservation:
@@ -279,19 +295,19 @@ class InventoryStore:
             async with self._engine.begin() as conn:
                 # The row first: a concurrent call for the same order waits on its key.
                 await conn.execute(
-                    reservations.insert().values(
-                        order_id=order_id,
-                        status=RESERVED,
-                        lines=[],
-                        created_at=now,
-                        updated_at=now,
-                    )
+                    reservations.insert(),
+                    {
+                        "order_id": order_id,
+                        "status": RESERVED,
+                        "lines": [],
+                        "created_at": now,
+                        "updated_at": now,
+                    },
                 )
                 taken = await self._take(conn, lines, now)
                 await conn.execute(
-                    update(reservations)
-                    .where(reservations.c.order_id == order_id)
-                    .values(lines=[_line_json(line) for line in taken])
+                    _SET_RESERVED_LINES,
+                    {"b_order_id": order_id, "lines": [_line_json(line) for line in taken]},
                 )
                 await self._outbox.add(
                     conn,
@@ -323,23 +339,8 @@ class InventoryStore:
         taken: list[ReservedLine] = []
         violations: list[PreconditionViolation] = []
         for line in sorted_lines(lines):
-            row = (
-                await conn.execute(
-                    update(products)
-                    .where(products.c.sku == line.sku, products.c.available >= line.quantity)
-                    .values(
-                        available=products.c.available - line.quantity,
-                        reserved=products.c.reserved + line.quantity,
-                        updated_at=now,
-                    )
-                    .returning(
-                        products.c.available,
-                        products.c.low_threshold,
-                        products.c.price_minor,
-                        products.c.currency,
-                    )
-                )
-            ).first()
+            taking = {"b_sku": line.sku, "b_quantity": line.quantity, "b_now": now}
+            row = (await conn.execute(_TAKE, taking)).first()
             if row is None:
                 current = await self._available(conn, line.sku)
                 violations.append(

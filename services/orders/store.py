@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    bindparam,
     delete,
     select,
     update,
@@ -100,14 +101,39 @@ def _event(m: RowMapping) -> DomainEvent:
     return DomainEvent(m["type"], dict(m["data"]), as_utc(m["at"]))
 
 
+# The statements an order's requests and events run, built once with their values bound at
+# execution: made anew per call, SQLAlchemy builds and keys each one again, which on the
+# services' short transactions costs more than the database does (docs/services.md). A
+# bindparam is named apart from the columns (``b_*``): the column names are reserved for the
+# SET and VALUES clauses.
+_LOAD = (
+    select(order_events)
+    .where(order_events.c.order_id == bindparam("b_order_id"))
+    .order_by(order_events.c.version)
+)
+_UPDATE_SUMMARY = update(order_summaries).where(
+    order_summaries.c.order_id == bindparam("b_order_id")
+)
+_FIND_KEY = select(idempotency_keys.c.order_id).where(
+    idempotency_keys.c.idempotency_key == bindparam("b_key")
+)
+_CLOSE_RESERVATION = delete(open_reservations).where(
+    open_reservations.c.order_id == bindparam("b_order_id"),
+    open_reservations.c.releasing.is_(False),
+)
+_CLAIM_RESERVATION = (
+    update(open_reservations)
+    .where(open_reservations.c.order_id == bindparam("b_order_id"))
+    .values(releasing=True)
+)
+_FORGET_RESERVATION = delete(open_reservations).where(
+    open_reservations.c.order_id == bindparam("b_order_id")
+)
+
+
 async def load(conn: AsyncConnection, order_id: str) -> Order | None:
     """The order rebuilt from its events (None if it has none)."""
-    query = (
-        select(order_events)
-        .where(order_events.c.order_id == order_id)
-        .order_by(order_events.c.version)
-    )
-    rows = (await conn.execute(query)).mappings().all()
+    rows = (await conn.execute(_LOAD, {"b_order_id": order_id})).mappings().all()
     return fold(order_id, (_event(row) for row in rows))
 
 
@@ -141,13 +167,10 @@ async def project(conn: AsyncConnection, order: Order, *, created: bool) -> None
     """Write ``order``'s row of the summaries read model."""
     values = _summary(order)
     if created:
-        await conn.execute(order_summaries.insert().values(values))
+        await conn.execute(order_summaries.insert(), values)
     else:
-        await conn.execute(
-            update(order_summaries)
-            .where(order_summaries.c.order_id == order.order_id)
-            .values(values)
-        )
+        values["b_order_id"] = values.pop("order_id")
+        await conn.execute(_UPDATE_SUMMARY, values)
 
 
 def _summary(order: Order) -> dict[str, Any]:
@@ -183,14 +206,13 @@ async def rebuild_read_model(engine: AsyncEngine) -> int:
 
 
 async def find_by_key(conn: AsyncConnection, key: str) -> str | None:
-    query = select(idempotency_keys.c.order_id).where(idempotency_keys.c.idempotency_key == key)
-    value = (await conn.execute(query)).scalar_one_or_none()
+    value = (await conn.execute(_FIND_KEY, {"b_key": key})).scalar_one_or_none()
     return None if value is None else str(value)
 
 
 async def remember_key(conn: AsyncConnection, key: str, order_id: str) -> None:
     """Bind ``key`` to ``order_id``; IntegrityError if a concurrent call bound it first."""
-    await conn.execute(idempotency_keys.insert().values(idempotency_key=key, order_id=order_id))
+    await conn.execute(idempotency_keys.insert(), {"idempotency_key": key, "order_id": order_id})
 
 
 async def list_summaries(
@@ -214,34 +236,26 @@ async def list_summaries(
 
 async def open_reservation(conn: AsyncConnection, order_id: str, at: datetime) -> None:
     """Record that a reservation for ``order_id`` is about to be asked of inventory."""
-    await conn.execute(open_reservations.insert().values(order_id=order_id, opened_at=at))
+    await conn.execute(open_reservations.insert(), {"order_id": order_id, "opened_at": at})
 
 
 async def close_reservation(conn: AsyncConnection, order_id: str) -> bool:
     """In the transaction storing the order: the reservation is the order's now. False when
     the sweeper has claimed it (its stock is being released: the order must not be stored)."""
-    closed = await conn.execute(
-        delete(open_reservations).where(
-            open_reservations.c.order_id == order_id, open_reservations.c.releasing.is_(False)
-        )
-    )
+    closed = await conn.execute(_CLOSE_RESERVATION, {"b_order_id": order_id})
     return bool(closed.rowcount == 1)
 
 
 async def claim_reservation(conn: AsyncConnection, order_id: str) -> bool:
     """Mark one reservation as being released, so its order can no longer be stored; False
     when it is not open (its order was stored, or it was forgotten)."""
-    claimed = await conn.execute(
-        update(open_reservations)
-        .where(open_reservations.c.order_id == order_id)
-        .values(releasing=True)
-    )
+    claimed = await conn.execute(_CLAIM_RESERVATION, {"b_order_id": order_id})
     return bool(claimed.rowcount == 1)
 
 
 async def forget_reservation(conn: AsyncConnection, order_id: str) -> None:
     """The reservation was released (or never made): nothing left to sweep."""
-    await conn.execute(delete(open_reservations).where(open_reservations.c.order_id == order_id))
+    await conn.execute(_FORGET_RESERVATION, {"b_order_id": order_id})
 
 
 async def claim_stale_reservations(
