@@ -35,6 +35,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     delete,
     func,
     select,
@@ -46,7 +47,6 @@ from broker.event import EncodedEvent
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sqlalchemy import Delete, Select
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
     from broker._broker import Broker
@@ -142,6 +142,11 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        # Built once, the confirmed seqs bound at execution (a statement made per batch is
+        # built and keyed again by SQLAlchemy each time; docs/services.md).
+        self._next_rows = select(table).order_by(table.c.seq).limit(batch_size)
+        self._next_rows_locked = self._next_rows.with_for_update(skip_locked=True)
+        self._delete = delete(table).where(table.c.seq.in_(bindparam("b_seqs", expanding=True)))
         self.published = 0
         """Events published by this relay since it started."""
 
@@ -213,11 +218,10 @@ class OutboxRelay:
                 # The rows stay locked while they are published, so another relay on the same
                 # database skips them instead of publishing them too.
                 async with self._engine.begin() as conn:
-                    query = self._next_rows().with_for_update(skip_locked=True)
-                    rows = (await conn.execute(query)).mappings().all()
+                    rows = (await conn.execute(self._next_rows_locked)).mappings().all()
                     done, failures = await self._publish_rows(rows)
                     if done:
-                        await conn.execute(self._delete(done))
+                        await conn.execute(self._delete, {"b_seqs": done})
             else:
                 # SQLite has one writer: holding its lock through the broker's confirms would
                 # stall every other transaction of the process for that long. Its rows are
@@ -225,20 +229,14 @@ class OutboxRelay:
                 # delete in a second transaction; a crash in between publishes them again
                 # (at-least-once, as any crash before the delete).
                 async with self._engine.begin() as conn:
-                    rows = (await conn.execute(self._next_rows())).mappings().all()
+                    rows = (await conn.execute(self._next_rows)).mappings().all()
                 done, failures = await self._publish_rows(rows)
                 if done:
                     async with self._engine.begin() as conn:
-                        await conn.execute(self._delete(done))
+                        await conn.execute(self._delete, {"b_seqs": done})
         if failures:
             raise failures[0]
         return len(done)
-
-    def _next_rows(self) -> Select[Any]:
-        return select(self._table).order_by(self._table.c.seq).limit(self._batch_size)
-
-    def _delete(self, seqs: list[int]) -> Delete:
-        return delete(self._table).where(self._table.c.seq.in_(seqs))
 
     async def _publish_rows(self, rows: Sequence[Any]) -> tuple[list[int], list[BaseException]]:
         """Publish ``rows``; the seqs of those confirmed, and the failures."""
