@@ -11,13 +11,15 @@ file per side.
 * aiosqlite: the same three statements through aiosqlite (a round trip to its worker thread
   each), no SQLAlchemy.
 * engine: the services' engine (``services.common.store.create_engine``) and
-  ``insert_ignore``: SQLAlchemy's asyncio layer over aiosqlite, as every service runs.
+  ``insert_ignore``, as every service runs them: SQLAlchemy's asyncio layer and its aiosqlite
+  dialect over a connection that runs SQLite on the loop's thread
+  (``services/common/_inline_sqlite.py``; until the seventh session, aiosqlite's own).
 * engine, naive: SQLAlchemy over aiosqlite the way its documentation's recipe has it and the
   services did before the sixth session: ``BEGIN IMMEDIATE`` through ``exec_driver_sql`` in the
   ``begin`` event, the pool's rollback on every return, and the statement built with
   ``insert().values(...)`` per transaction.
 
-CPU per transaction (``time.process_time``, both threads) is the figure that matters: the rate
+CPU per transaction (``time.process_time``, every thread) is the figure that matters: the rate
 is one transaction at a time, so it also counts the thread hand-offs' wake-up latency.
 """
 

@@ -1,7 +1,9 @@
 """The database every service owns: an async engine from ``DATABASE_URL`` and its schema.
 
-SQLite (the default, a file under ``var/``) is opened in WAL mode with a ``busy_timeout``, and
-every transaction starts with ``BEGIN IMMEDIATE``: SQLite allows one writer, and a deferred
+SQLite (the default, a file under ``var/``) is opened in WAL mode and run on the event loop's
+own thread (``_inline_sqlite.py``: aiosqlite's thread hand-offs cost ten times what SQLite does
+for a short transaction), waiting up to ``BUSY_TIMEOUT_MS`` for another process's write lock
+without blocking the loop, and every transaction starts with ``BEGIN IMMEDIATE``: SQLite allows one writer, and a deferred
 transaction that reads first and writes later fails at once with "database is locked" when
 another writer got there in between (the busy handler cannot help a lock *upgrade*). Taking the
 write lock at BEGIN makes transactions queue instead, and they queue in the process: the engine
@@ -21,16 +23,20 @@ import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from services.common import _inline_sqlite as inline_sqlite
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from sqlalchemy import MetaData, Table
     from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from services.common._inline_sqlite import InlineConnection
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -52,15 +58,20 @@ def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
 
 
 def _sqlite_engine(url: str) -> AsyncEngine:
-    path = url.split(":///", 1)[1] if ":///" in url else ""
+    path = make_url(url).database or ":memory:"
     pooling: dict[str, Any] = {}  # an in-memory database keeps SQLAlchemy's static pool
-    if path and path != ":memory:":
+    if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         # One connection, handed from one transaction to the next (the module's docstring).
         pooling = {"pool_size": 1, "max_overflow": 0, "pool_timeout": BUSY_TIMEOUT_MS / 1000}
+
+    async def connect() -> InlineConnection:
+        # SQLite on the loop's thread, not aiosqlite's (services/common/_inline_sqlite.py).
+        return inline_sqlite.connect(path, busy_timeout=BUSY_TIMEOUT_MS / 1000)
+
     engine = create_async_engine(
         url,
-        connect_args={"timeout": BUSY_TIMEOUT_MS / 1000},
+        async_creator=connect,
         # Rolled back on return only when a transaction is still open (``on_reset``).
         pool_reset_on_return=None,
         **pooling,
@@ -68,20 +79,19 @@ def _sqlite_engine(url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _: Any) -> None:
-        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin (below).
-        dbapi_connection.isolation_level = None
+        # Opened in autocommit mode: SQLAlchemy, not the sqlite3 module, decides when
+        # transactions begin (below). No busy_timeout: the connection waits for another
+        # process's lock without blocking the loop.
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    # Each statement through aiosqlite is a round trip to its worker thread (through
-    # SQLAlchemy's cursor: open, execute, close), and those trips, not SQLite, are most of a
-    # short transaction's cost. So BEGIN goes to the driver in one trip, and a connection
-    # coming back to the pool is rolled back only if it is still in a transaction (one that
-    # committed or rolled back is not: the pool's default would roll it back regardless).
+    # BEGIN goes to the driver directly (through SQLAlchemy it would be a cursor opened,
+    # executed and closed), and a connection coming back to the pool is rolled back only if
+    # it is still in a transaction (one that committed or rolled back is not: the pool's
+    # default would roll it back regardless).
 
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(conn: Any) -> None:
