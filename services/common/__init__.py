@@ -15,7 +15,6 @@ from services.common.store import (
     create_schema,
     insert_ignore,
     is_conflict,
-    upsert_returning,
 )
 from services.common.timestamps import as_utc, to_timestamp, utcnow
 
@@ -33,6 +32,5 @@ __all__ = [
     "position_token",
     "serve",
     "to_timestamp",
-    "upsert_returning",
     "utcnow",
 ]

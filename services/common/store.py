@@ -3,18 +3,18 @@
 SQLite (the default, a file under ``var/``) is opened in WAL mode and run on the event loop's
 own thread (``_inline_sqlite.py``: aiosqlite's thread hand-offs cost ten times what SQLite does
 for a short transaction), waiting up to ``BUSY_TIMEOUT_MS`` for another process's write lock
-without blocking the loop, and every transaction starts with ``BEGIN IMMEDIATE``: SQLite allows one writer, and a deferred
-transaction that reads first and writes later fails at once with "database is locked" when
-another writer got there in between (the busy handler cannot help a lock *upgrade*). Taking the
-write lock at BEGIN makes transactions queue instead, and they queue in the process: the engine
-has one connection, which SQLAlchemy's pool hands to the next waiting transaction the moment
-one ends. (With a pool of several, they queued in SQLite's busy handler, which sleeps between
-retries in steps of up to 100 ms, so a waiter woke late, and under load the pool's overflow
-connections were opened and closed again: the saga ran ~20% slower at ~15% more CPU per
-order, docs/benchmarks.md.) So a transaction must not open another one while it is open: on
-SQLite that could never work (the second waits for the first's lock). PostgreSQL (asyncpg) runs
-at READ COMMITTED; the stores use conditional updates and unique constraints there, so they
-need no stronger isolation.
+without blocking the loop. Every transaction starts with ``BEGIN IMMEDIATE``: SQLite allows
+one writer, and a deferred transaction that reads first and writes later fails at once with
+"database is locked" when another writer got there in between (waiting cannot help a lock
+*upgrade*). Taking the write lock at BEGIN makes transactions queue instead, and they queue in
+the process: the engine has one connection, which SQLAlchemy's pool hands to the next waiting
+transaction the moment one ends. (With a pool of several, they queued in SQLite's busy
+handler, which sleeps between retries in steps of up to 100 ms, so a waiter woke late, and
+under load the pool's overflow connections were opened and closed again: the saga ran ~20%
+slower at ~15% more CPU per order, docs/benchmarks.md.) So a transaction must not open another
+one while it is open: on SQLite that could never work (the second waits for the first's lock).
+PostgreSQL (asyncpg) runs at READ COMMITTED; the stores use conditional updates and unique
+constraints there, so they need no stronger isolation.
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ __all__ = [
     "create_schema",
     "insert_ignore",
     "is_conflict",
-    "upsert_returning",
 ]
 
 BUSY_TIMEOUT_MS = 30_000
@@ -138,25 +137,3 @@ def _insert_ignoring(dialect: str, table: Table) -> Any:
     # anew each time cost more than the database's own work on SQLite.
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return insert(table).on_conflict_do_nothing()
-
-
-async def upsert_returning(
-    conn: AsyncConnection,
-    table: Table,
-    values: Mapping[str, Any],
-    *,
-    key: str,
-    update: Mapping[str, Any],
-) -> Any:
-    """Insert ``values`` or, on a ``key`` conflict, apply ``update``; return the row.
-
-    On PostgreSQL the conflicting row stays locked until commit, which is how two handlers
-    touching the same key serialize (SQLite serializes writers anyway)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(table)
-        .values(dict(values))
-        .on_conflict_do_update(index_elements=[key], set_=dict(update))
-        .returning(*table.columns)
-    )
-    return (await conn.execute(statement)).mappings().one()

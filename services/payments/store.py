@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -14,12 +15,14 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
+    or_,
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 from services.common.pages import after_position
-from services.common.store import upsert_returning
 from services.common.timestamps import as_utc
 from services.runtime import NotFound
 
@@ -95,49 +98,63 @@ def _payment(m: RowMapping) -> Payment:
     )
 
 
+# The statements an order's events run, built once with their values bound at execution
+# (docs/services.md); a bindparam is named apart from the columns (``b_*``).
+_BY_ORDER = select(payments).where(payments.c.order_id == bindparam("b_order_id"))
+_BY_ID = select(payments).where(payments.c.payment_id == bindparam("b_payment_id"))
+_INSERT = payments.insert()
+_REFUND = update(payments).where(
+    payments.c.payment_id == bindparam("b_payment_id"), payments.c.status == AUTHORIZED
+)
+
+
+@functools.cache
+def _marking(dialect: str) -> Any:
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(order_marks)
+    # Once cancelled, an order stays cancelled whatever is marked after.
+    cancelled = or_(order_marks.c.cancelled, insert.excluded.cancelled)
+    return insert.on_conflict_do_update(
+        index_elements=[order_marks.c.order_id], set_={"cancelled": cancelled}
+    ).returning(order_marks.c.cancelled)
+
+
 async def mark_order(conn: AsyncConnection, order_id: str, *, cancelled: bool) -> bool:
     """Record that payments has seen ``order_id`` (and whether it is cancelled); return
     whether it is cancelled. The row lock serializes the OrderPlaced and OrderCancelled
     handlers of one order, so a cancellation cannot slip between deciding and storing."""
-    row = await upsert_returning(
-        conn,
-        order_marks,
-        {"order_id": order_id, "cancelled": cancelled},
-        key="order_id",
-        update={"cancelled": True if cancelled else order_marks.c.cancelled},
+    marked = await conn.execute(
+        _marking(conn.dialect.name), {"order_id": order_id, "cancelled": cancelled}
     )
-    return bool(row["cancelled"])
+    return bool(marked.scalar_one())
 
 
 async def payment_of_order(conn: AsyncConnection, order_id: str) -> Payment | None:
-    query = select(payments).where(payments.c.order_id == order_id)
-    row = (await conn.execute(query)).mappings().first()
+    row = (await conn.execute(_BY_ORDER, {"b_order_id": order_id})).mappings().first()
     return None if row is None else _payment(row)
 
 
 async def insert_payment(conn: AsyncConnection, payment: Payment, payment_method_id: str) -> None:
     await conn.execute(
-        payments.insert().values(
-            payment_id=payment.payment_id,
-            order_id=payment.order_id,
-            customer_id=payment.customer_id,
-            amount_minor=payment.amount_minor,
-            currency=payment.currency,
-            status=payment.status,
-            decline_reason=payment.decline_reason,
-            payment_method_id=payment_method_id,
-            created_at=payment.created_at,
-            updated_at=payment.updated_at,
-        )
+        _INSERT,
+        {
+            "payment_id": payment.payment_id,
+            "order_id": payment.order_id,
+            "customer_id": payment.customer_id,
+            "amount_minor": payment.amount_minor,
+            "currency": payment.currency,
+            "status": payment.status,
+            "decline_reason": payment.decline_reason,
+            "payment_method_id": payment_method_id,
+            "created_at": payment.created_at,
+            "updated_at": payment.updated_at,
+        },
     )
 
 
 async def mark_refunded(conn: AsyncConnection, payment_id: str, at: datetime) -> bool:
     """AUTHORIZED -> REFUNDED; False if the payment was not authorized."""
     result = await conn.execute(
-        update(payments)
-        .where(payments.c.payment_id == payment_id, payments.c.status == AUTHORIZED)
-        .values(status=REFUNDED, updated_at=at)
+        _REFUND, {"b_payment_id": payment_id, "status": REFUNDED, "updated_at": at}
     )
     return bool(result.rowcount == 1)
 
@@ -150,8 +167,7 @@ class PaymentStore:
 
     async def get(self, payment_id: str) -> Payment:
         async with self._engine.connect() as conn:
-            query = select(payments).where(payments.c.payment_id == payment_id)
-            row = (await conn.execute(query)).mappings().first()
+            row = (await conn.execute(_BY_ID, {"b_payment_id": payment_id})).mappings().first()
         if row is None:
             raise NotFound("payment", payment_id)
         return _payment(row)
