@@ -20,12 +20,13 @@ constraints there, so they need no stronger isolation.
 from __future__ import annotations
 
 import functools
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, make_url
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.common import _inline_sqlite as inline_sqlite
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
+    "PING_AFTER_IDLE_S",
     "create_engine",
     "create_schema",
     "insert_ignore",
@@ -47,13 +49,51 @@ __all__ = [
 ]
 
 BUSY_TIMEOUT_MS = 30_000
+PING_AFTER_IDLE_S = 10.0
+"""A pooled PostgreSQL connection unused for this long is pinged before it is handed out."""
+
+_RETURNED_AT = "shopmq_returned_at"
 
 
-def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
-    """An engine for ``url`` (``sqlite+aiosqlite://`` or ``postgresql+asyncpg://``)."""
+def create_engine(
+    url: str, *, pool_size: int = 5, ping_after_idle: float = PING_AFTER_IDLE_S
+) -> AsyncEngine:
+    """An engine for ``url`` (``sqlite+aiosqlite://`` or ``postgresql+asyncpg://``).
+
+    A PostgreSQL connection that sat in the pool for ``ping_after_idle`` seconds or more is
+    pinged when it is handed out, and replaced (with every connection older than it) if the
+    server has dropped it; one in use within that time is not. SQLAlchemy's ``pool_pre_ping``
+    pings on every checkout: a round trip per transaction, ~16% of orders' event-loop time in
+    the saga on PostgreSQL (docs/benchmarks.md). The price: a connection the server dropped
+    less than ``ping_after_idle`` seconds after its last use (a database restart under load)
+    fails the one transaction that gets it, and the pool then replaces every older connection,
+    as it does for a connection lost mid-transaction anyway."""
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    _ping_after_idle(engine, ping_after_idle)
+    return engine
+
+
+def _ping_after_idle(engine: AsyncEngine, idle: float) -> None:
+    dialect = engine.dialect
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def on_checkin(_: Any, record: Any) -> None:
+        record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def on_checkout(dbapi_connection: Any, record: Any, _: Any) -> None:
+        returned = record.info.get(_RETURNED_AT)  # none yet: a new connection
+        if returned is None or time.monotonic() - returned < idle:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            if not dialect.is_disconnect(exc, dbapi_connection, None):
+                raise
+            # The pool connects anew, and retires every connection older than this one.
+            raise InvalidatePoolError(f"connection dropped while idle: {exc}") from exc
 
 
 def _sqlite_engine(url: str) -> AsyncEngine:
