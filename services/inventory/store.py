@@ -3,7 +3,7 @@ written to the outbox in the same transaction."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -83,6 +83,18 @@ adjustments = Table(
 # columns (``b_*``), whose names are reserved for the SET and VALUES clauses.
 _GET_RESERVATION = select(reservations).where(reservations.c.order_id == bindparam("b_order_id"))
 _SET_RESERVED_LINES = update(reservations).where(reservations.c.order_id == bindparam("b_order_id"))
+_RELEASE = update(reservations).where(
+    reservations.c.order_id == bindparam("b_order_id"), reservations.c.status == RESERVED
+)
+_PUT_BACK = (
+    update(products)
+    .where(products.c.sku == bindparam("b_sku"))
+    .values(
+        available=products.c.available + bindparam("b_quantity"),
+        reserved=products.c.reserved - bindparam("b_quantity"),
+        updated_at=bindparam("b_now"),
+    )
+)
 _TAKE = (
     update(products)
     .where(products.c.sku == bindparam("b_sku"), products.c.available >= bindparam("b_quantity"))
@@ -287,13 +299,12 @@ class InventoryStore:
     async def reserve(self, order_id: str, lines: list[Line]) -> Reservation:
         """Reserve every line or none; a repeated call for ``order_id`` returns the first
         reservation. Raises FailedPrecondition with one violation per short or unknown SKU."""
-        existing = await self.get_reservation(order_id)
-        if existing is not None:
-            return existing
         now = utcnow()
         try:
             async with self._engine.begin() as conn:
-                # The row first: a concurrent call for the same order waits on its key.
+                # The row first: a concurrent call for the same order waits on its key, and a
+                # repeated one fails on it (the first reservation is then read below), so a
+                # first call does not pay a read of its own.
                 await conn.execute(
                     reservations.insert(),
                     {
@@ -359,55 +370,42 @@ class InventoryStore:
         """Return a reservation's units to the shelf, once; later calls return it unchanged."""
         now = utcnow()
         async with self._engine.begin() as conn:
-            row = (
-                (
-                    await conn.execute(
-                        select(reservations).where(reservations.c.order_id == order_id)
-                    )
-                )
-                .mappings()
-                .first()
-            )
+            result = await conn.execute(_GET_RESERVATION, {"b_order_id": order_id})
+            row = result.mappings().first()
             if row is None:
                 raise NotFound("reservation", order_id)
+            reservation = _reservation(row)
             # Conditional: of two concurrent releases only one changes the status.
             changed = await conn.execute(
-                update(reservations)
-                .where(reservations.c.order_id == order_id, reservations.c.status == RESERVED)
-                .values(status=RELEASED, updated_at=now)
+                _RELEASE, {"b_order_id": order_id, "status": RELEASED, "updated_at": now}
             )
-            if changed.rowcount == 1:
-                reservation = _reservation(row)
-                for line in sorted(reservation.lines, key=lambda item: item.sku):
-                    await conn.execute(
-                        update(products)
-                        .where(products.c.sku == line.sku)
-                        .values(
-                            available=products.c.available + line.quantity,
-                            reserved=products.c.reserved - line.quantity,
-                            updated_at=now,
-                        )
-                    )
-                await self._outbox.add(
-                    conn,
-                    self._broker.event(
-                        "shop.inventory.v1.StockReleased",
-                        {
-                            "order_id": order_id,
-                            "reservation_id": order_id,
-                            "lines": [
-                                {"sku": t.sku, "quantity": t.quantity} for t in reservation.lines
-                            ],
-                            "reason": reason,
-                            "released_at": now,
-                        },
-                        subject=order_id,
-                    ),
+            if changed.rowcount != 1:
+                # Released before, or by a concurrent call that won the row: as it is now.
+                result = await conn.execute(_GET_RESERVATION, {"b_order_id": order_id})
+                return _reservation(result.mappings().one())
+            for line in sorted(reservation.lines, key=lambda item: item.sku):
+                await conn.execute(
+                    _PUT_BACK, {"b_sku": line.sku, "b_quantity": line.quantity, "b_now": now}
                 )
+            await self._outbox.add(
+                conn,
+                self._broker.event(
+                    "shop.inventory.v1.StockReleased",
+                    {
+                        "order_id": order_id,
+                        "reservation_id": order_id,
+                        "lines": [
+                            {"sku": t.sku, "quantity": t.quantity} for t in reservation.lines
+                        ],
+                        "reason": reason,
+                        "released_at": now,
+                    },
+                    subject=order_id,
+                ),
+            )
         self._relay.notify()
-        released = await self.get_reservation(order_id)
-        assert released is not None
-        return released
+        # What was just committed, without reading it back.
+        return replace(reservation, status=RELEASED, updated_at=now)
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -85,8 +85,8 @@ async def test_multi_line_reservation_is_all_or_nothing_with_a_violation_per_sho
 
 async def test_reserve_and_release_are_idempotent_per_order(inventory):
     """Repeated ReserveStock for one order reserves once; repeated ReleaseStock returns the
-    units once; the reservation carries the unit price. The call that reserved answers with
-    exactly what the repeats read back from the database."""
+    units once; the reservation carries the unit price. The calls that reserved and released
+    answer with exactly what the repeats read back from the database."""
     await _product(inventory, "SKU-1", 10)
     order_id = str(uuid.uuid4())
     first, second = await asyncio.gather(
@@ -103,6 +103,9 @@ async def test_reserve_and_release_are_idempotent_per_order(inventory):
     request = inventory_pb2.ReleaseStockRequest(order_id=order_id, reason="test")
     released = await asyncio.gather(*(inventory.ReleaseStock(request) for _ in range(3)))
     assert {r.status for r in released} == {inventory_pb2.RESERVATION_STATUS_RELEASED}
+    # The call that released answers with what the others (and a later one) read back.
+    again = await inventory.ReleaseStock(request)
+    assert released[0] == released[1] == released[2] == again
     product = await inventory.GetProduct(inventory_pb2.GetProductRequest(sku="SKU-1"))
     assert (product.available_quantity, product.reserved_quantity) == (10, 0)
 
