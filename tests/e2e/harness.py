@@ -12,6 +12,7 @@ import time
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -30,9 +31,12 @@ from tests.support.ports import free_port
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
-    from pathlib import Path
 
 SERVICES = ("inventory", "payments", "notifications", "audit", "orders")
+CHECKOUT = Path(__file__).resolve().parents[2]
+"""The checkout this harness belongs to, where its processes start (``python -m`` puts the
+working directory first on their path): a copy of it, such as a ``git worktree`` for a
+before/after benchmark, runs its own services, whatever directory it was started from."""
 START_TIMEOUT = 60.0
 
 
@@ -142,6 +146,7 @@ async def cluster(
                         sys.executable,
                         "-m",
                         f"services.{name}",
+                        cwd=CHECKOUT,
                         env=env,
                         stdout=log,
                         stderr=log,

@@ -28,7 +28,7 @@ from shop.inventory.v1 import inventory_pb2
 from shop.notifications.v1 import notifications_pb2
 from shop.orders.v1 import orders_pb2
 from shop.payments.v1 import payments_pb2
-from tests.e2e.harness import Cluster, cluster
+from tests.e2e.harness import CHECKOUT, Cluster, cluster
 from tests.support.ports import free_port
 
 if TYPE_CHECKING:
@@ -189,6 +189,7 @@ class System:
             sys.executable,
             "-m",
             f"services.{name}",
+            cwd=CHECKOUT,
             env=self.environments[name],
             stdout=log,
             stderr=log,
@@ -334,7 +335,7 @@ async def _start_gateway(
     }
     log = (logs / "gateway.log").open("ab")
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway", env=environment, stdout=log, stderr=log
+        sys.executable, "-m", "gateway", cwd=CHECKOUT, env=environment, stdout=log, stderr=log
     )
     log.close()
     base = f"http://127.0.0.1:{port}"
