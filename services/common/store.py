@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 BUSY_TIMEOUT_MS = 30_000
+_WAL_BACKSTOP_PAGES = 10_000
 PING_AFTER_IDLE_S = 10.0
 """A pooled PostgreSQL connection unused for this long is pinged before it is handed out."""
 
@@ -124,6 +125,9 @@ def _sqlite_engine(url: str) -> AsyncEngine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoints run in a worker thread a second after commits (_inline_sqlite.py); this
+        # many pages in the log makes a commit checkpoint itself, should those fall behind.
+        cursor.execute(f"PRAGMA wal_autocheckpoint={_WAL_BACKSTOP_PAGES}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

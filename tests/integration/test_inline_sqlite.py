@@ -111,3 +111,37 @@ async def test_a_closed_connection_says_so(tmp_path: Path) -> None:
     await connection.close()  # closing twice is safe
     with pytest.raises(ValueError, match="no active connection"):
         await connection.execute("SELECT 1")
+
+
+def _rows_in_database_file(path: Path) -> int:
+    """Rows of ``t`` in the database file itself, the write-ahead log ignored: what a
+    checkpoint has copied there."""
+    reader = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
+    try:
+        return int(reader.execute("SELECT count(*) FROM t").fetchone()[0])
+    except sqlite3.OperationalError:  # not even the table is there yet
+        return 0
+    finally:
+        reader.close()
+
+
+async def test_commits_leave_the_checkpoint_to_a_worker_thread(tmp_path: Path) -> None:
+    """Committing does not copy the log into the database file (no checkpoint on the loop);
+    a worker thread does, shortly after."""
+    path = tmp_path / "wal.db"
+    connection = inline_sqlite.connect(str(path), busy_timeout=1, checkpoint_after=0.5)
+    try:
+        await connection.execute("PRAGMA journal_mode=WAL")
+        await connection.execute("PRAGMA wal_autocheckpoint=1")  # SQLite's own: every commit
+        await connection.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        # A checkpoint SQLite ran on commit would show in the file at once: it must not.
+        await connection.execute("PRAGMA wal_autocheckpoint=0")
+        for i in range(50):
+            await connection.execute("BEGIN IMMEDIATE")
+            await connection.execute("INSERT INTO t VALUES (?)", (i,))
+            await connection.commit()
+        assert _rows_in_database_file(path) == 0
+        await asyncio.sleep(1.0)
+        assert _rows_in_database_file(path) == 50
+    finally:
+        await connection.close()
