@@ -14,8 +14,8 @@ loop: a commit schedules one for ``checkpoint_after`` seconds later, run on a co
 own in a worker thread. Left to SQLite, every commit that takes the log past 1,000 pages
 checkpoints there and then: 5-7 ms on the loop once in ~200 one-insert transactions here. The
 checkpoint is a RESTART one: writers wait while it runs (in the retry below, the loop free),
-so it finishes and the next writer starts the log over; a PASSIVE one, never waited for, does
-not catch up under a steady stream of commits, and the log would only grow.
+so the next writer starts the log over; after a PASSIVE one, never waited for, the log starts
+over only if no commit came in while it ran, so under steady writes it would keep growing.
 
 What must not block the loop either is waiting for *another process's* lock: the connection is
 opened with no busy timeout, so SQLite answers "database is locked" at once, and the statement
