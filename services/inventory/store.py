@@ -81,6 +81,7 @@ adjustments = Table(
 # The statements a reservation runs, built once with their values bound at execution (as in
 # services/orders/store.py; docs/services.md says why). Bindparams are named apart from the
 # columns (``b_*``), whose names are reserved for the SET and VALUES clauses.
+_INSERT_RESERVATION = reservations.insert()
 _GET_RESERVATION = select(reservations).where(reservations.c.order_id == bindparam("b_order_id"))
 _SET_RESERVED_LINES = update(reservations).where(reservations.c.order_id == bindparam("b_order_id"))
 _RELEASE = update(reservations).where(
@@ -306,7 +307,7 @@ class InventoryStore:
                 # repeated one fails on it (the first reservation is then read below), so a
                 # first call does not pay a read of its own.
                 await conn.execute(
-                    reservations.insert(),
+                    _INSERT_RESERVATION,
                     {
                         "order_id": order_id,
                         "status": RESERVED,

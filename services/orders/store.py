@@ -106,6 +106,10 @@ def _event(m: RowMapping) -> DomainEvent:
 # services' short transactions costs more than the database does (docs/services.md). A
 # bindparam is named apart from the columns (``b_*``): the column names are reserved for the
 # SET and VALUES clauses.
+_APPEND_EVENTS = order_events.insert()
+_INSERT_SUMMARY = order_summaries.insert()
+_REMEMBER_KEY = idempotency_keys.insert()
+_OPEN_RESERVATION = open_reservations.insert()
 _LOAD = (
     select(order_events)
     .where(order_events.c.order_id == bindparam("b_order_id"))
@@ -144,7 +148,7 @@ async def append(conn: AsyncConnection, order: Order, events: Iterable[DomainEve
     if not new:
         return order
     await conn.execute(
-        order_events.insert(),
+        _APPEND_EVENTS,
         [
             {
                 "order_id": order.order_id,
@@ -167,7 +171,7 @@ async def project(conn: AsyncConnection, order: Order, *, created: bool) -> None
     """Write ``order``'s row of the summaries read model."""
     values = _summary(order)
     if created:
-        await conn.execute(order_summaries.insert(), values)
+        await conn.execute(_INSERT_SUMMARY, values)
     else:
         values["b_order_id"] = values.pop("order_id")
         await conn.execute(_UPDATE_SUMMARY, values)
@@ -201,7 +205,7 @@ async def rebuild_read_model(engine: AsyncEngine) -> int:
             if order is not None:
                 summaries.append(_summary(order))
         if summaries:
-            await conn.execute(order_summaries.insert(), summaries)
+            await conn.execute(_INSERT_SUMMARY, summaries)
     return len(summaries)
 
 
@@ -212,7 +216,7 @@ async def find_by_key(conn: AsyncConnection, key: str) -> str | None:
 
 async def remember_key(conn: AsyncConnection, key: str, order_id: str) -> None:
     """Bind ``key`` to ``order_id``; IntegrityError if a concurrent call bound it first."""
-    await conn.execute(idempotency_keys.insert(), {"idempotency_key": key, "order_id": order_id})
+    await conn.execute(_REMEMBER_KEY, {"idempotency_key": key, "order_id": order_id})
 
 
 async def list_summaries(
@@ -236,7 +240,7 @@ async def list_summaries(
 
 async def open_reservation(conn: AsyncConnection, order_id: str, at: datetime) -> None:
     """Record that a reservation for ``order_id`` is about to be asked of inventory."""
-    await conn.execute(open_reservations.insert(), {"order_id": order_id, "opened_at": at})
+    await conn.execute(_OPEN_RESERVATION, {"order_id": order_id, "opened_at": at})
 
 
 async def close_reservation(conn: AsyncConnection, order_id: str) -> bool:
