@@ -225,8 +225,15 @@ class InlineConnection:
             self._checkpoint_due = loop.call_later(self._checkpoint_after, self._checkpoint, loop)
             return
         self._checkpoint_due = None
+        try:
+            running = loop.run_in_executor(None, _checkpoint, self._path)
+        except RuntimeError:
+            # The loop's executor is shut down: ``asyncio.run`` is ending with this engine never
+            # disposed. SQLite's own checkpoints (wal_autocheckpoint) and the next opening of
+            # the file take over the log; nothing is lost.
+            return
         self._checkpointing = True
-        loop.run_in_executor(None, _checkpoint, self._path).add_done_callback(self._checkpointed)
+        running.add_done_callback(self._checkpointed)
 
     def _checkpointed(self, done: asyncio.Future[None]) -> None:
         self._checkpointing = False

@@ -98,7 +98,11 @@ def _ping_after_idle(engine: AsyncEngine, idle: float) -> None:
 
 
 def _sqlite_engine(url: str) -> AsyncEngine:
-    path = make_url(url).database or ":memory:"
+    parsed = make_url(url)
+    if parsed.query:
+        # The file is opened here (below), not by SQLAlchemy's dialect: options would be lost.
+        raise ValueError(f"{url!r}: a SQLite URL takes a path only, no ?options")
+    path = parsed.database or ":memory:"
     pooling: dict[str, Any] = {}  # an in-memory database keeps SQLAlchemy's static pool
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -156,6 +156,10 @@ class Env:
                 name,
                 f"{mask_password(value)!r} is not sqlite+aiosqlite:// or postgresql+asyncpg://",
             )
+        if value.startswith("sqlite") and "?" in value:
+            # The services open the file themselves (WAL, one connection on the loop's
+            # thread: services/common/store.py); an option here would be silently dropped.
+            raise ConfigError(name, f"{value!r}: a SQLite URL takes a path only, no ?options")
         return value
 
 

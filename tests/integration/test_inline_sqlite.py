@@ -145,3 +145,28 @@ async def test_commits_leave_the_checkpoint_to_a_worker_thread(tmp_path: Path) -
         assert _rows_in_database_file(path) == 50
     finally:
         await connection.close()
+
+
+async def test_a_checkpoint_due_after_the_executor_shut_down_is_left_to_sqlite(
+    tmp_path: Path,
+) -> None:
+    """An engine never disposed, its checkpoint timer due while ``asyncio.run`` shuts the
+    executor down: the checkpoint is skipped quietly (no error from the loop), the rows stay."""
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    path = tmp_path / "late.db"
+    connection = inline_sqlite.connect(str(path), busy_timeout=1, checkpoint_after=0.05)
+    try:
+        await connection.execute("PRAGMA journal_mode=WAL")
+        await connection.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        await connection.execute("INSERT INTO t VALUES (1)")
+        await connection.commit()
+        await loop.shutdown_default_executor()
+        await asyncio.sleep(0.2)
+        assert errors == []
+        rows = await (await connection.execute("SELECT count(*) FROM t")).fetchone()
+        assert rows == (1,)
+    finally:
+        loop.set_exception_handler(None)
+        await connection.close()

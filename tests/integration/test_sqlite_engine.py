@@ -95,3 +95,9 @@ async def test_a_connection_returned_inside_a_transaction_is_rolled_back(
     async with engine.connect() as conn:
         rows = (await conn.execute(select(notes.c.id))).scalars().all()
     assert rows == [4]
+
+
+def test_a_sqlite_url_with_options_is_refused(tmp_path: Path) -> None:
+    """The engine opens the file itself, so ``?options`` would be dropped silently: refused."""
+    with pytest.raises(ValueError, match="a SQLite URL takes a path only"):
+        create_engine(f"sqlite+aiosqlite:///{tmp_path}/service.db?mode=ro")

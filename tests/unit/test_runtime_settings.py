@@ -72,6 +72,13 @@ def test_settings_are_frozen():
         ({"INVENTORY_ADDR": ""}, "INVENTORY_ADDR: is required but not set"),
         ({"BROKER_URL": ""}, "BROKER_URL: is required but not set"),
         ({"METRICS_PORT": "x"}, "METRICS_PORT: 'x' is not an integer"),
+        (
+            {"DATABASE_URL": "sqlite+aiosqlite:///var/o.db?mode=ro"},
+            (
+                "DATABASE_URL: 'sqlite+aiosqlite:///var/o.db?mode=ro': a SQLite URL takes a "
+                "path only, no ?options"
+            ),
+        ),
     ],
 )
 def test_bad_values_fail_with_one_line_naming_the_variable(env, expected):
