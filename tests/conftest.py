@@ -7,13 +7,14 @@ this makes a bare `pytest` work too.
 from __future__ import annotations
 
 import asyncio
-import re
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aio_pika
 import pytest
+
+from tests.support.names import RUN_QUEUE
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -32,20 +33,16 @@ def _local_brokers() -> None:
         )
 
 
-# Queues of the consumer groups tests make up (a word and 8-12 hex digits, e.g. shop.g1a2b3c4d5
-# or shop.cli94daf50b with their .dlq/.retry.<ms> companions; real groups have no hex suffix),
-# and every queue under a run's private prefix (t and 10 hex digits: isolated_broker_url).
-_TEST_QUEUE = re.compile(r"^(shop\.[a-z]+[0-9a-f]{8,12}(\.|$)|t[0-9a-f]{10}\.)")
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _delete_test_queues_on_shared_rabbitmq() -> Iterator[None]:
-    """Remove the durable queues this run's test groups left on the machine's RabbitMQ."""
+    """Remove the durable queues this run's test groups and isolated systems left on the
+    machine's RabbitMQ: only this run's (``tests/support/names.py``), so another run going on
+    at the same time keeps its own."""
     yield
     listed = subprocess.run(
         ["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True, text=True, check=False
     )
-    names = [n for n in listed.stdout.split() if _TEST_QUEUE.match(n)]
+    names = [n for n in listed.stdout.split() if RUN_QUEUE.match(n)]
     if names:
         asyncio.run(_delete_queues(names))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +10,7 @@ import pytest
 
 from broker import Broker, SchemaRegistry
 from tests.conformance.targets import Target, load_targets
+from tests.support.names import unique_hex
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -27,7 +27,7 @@ def target(request: pytest.FixtureRequest) -> Target:
 @pytest.fixture
 def uid() -> str:
     """A short id unique to this test: event types and groups are built from it."""
-    return uuid.uuid4().hex[:10]
+    return unique_hex()
 
 
 def _record(name: str, namespace: str, extra: list[dict[str, object]] | None = None) -> dict:

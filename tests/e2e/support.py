@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import uuid
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +11,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from broker import naming
 from services.common.bootstrap import running
+from tests.support.names import unique_hex
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
@@ -27,7 +27,7 @@ STOMP = "stomp://127.0.0.1:61613"
 def isolated_broker_url(base: str = RABBIT) -> tuple[str, str]:
     """``base`` with its own exchange and queue prefix, so concurrent runs on one RabbitMQ
     never see each other's events; returns (url, prefix)."""
-    prefix = f"t{uuid.uuid4().hex[:10]}"
+    prefix = f"t{unique_hex()}"
     if base.startswith("amqp"):
         separator = "&" if "?" in base else "?"
         url = f"{base}{separator}exchange={prefix}.events&prefix={prefix}&queue_type=classic"

@@ -17,6 +17,7 @@ from broker import Broker, BrokerConnectionError, ConfigurationError, RetryPolic
 from broker.transport import Delivery, OutgoingMessage, SubscriptionSpec, TransportOptions
 from broker.transports.amqp091 import Amqp091Transport
 from broker.url import BrokerURL
+from tests.support.names import unique_hex
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -30,7 +31,7 @@ RETRY = RetryPolicy(max_attempts=3, initial_delay=0.05, multiplier=2.0)
 
 @pytest.fixture
 def uid() -> str:
-    return uuid.uuid4().hex[:10]
+    return unique_hex()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from broker import BrokerURL, ConfigurationError, PublishError
 from broker.transport import Delivery, OutgoingMessage, SubscriptionSpec, TransportOptions
 from broker.transports.amqp10 import Amqp10Transport
 from tests.conformance._support import eventually
+from tests.support.names import unique_hex
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,7 +28,7 @@ AMQP091 = "amqp://guest:guest@127.0.0.1:5672/"
 
 @pytest.fixture
 def uid() -> str:
-    return uuid.uuid4().hex[:10]
+    return unique_hex()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
-import uuid
 
 import aio_pika
 import proton
@@ -16,6 +15,7 @@ from broker import BrokerConnectionError, BrokerURL, PublishError
 from broker.transport import OutgoingMessage, SubscriptionSpec, TransportOptions
 from broker.transports.amqp10 import Amqp10Transport
 from tests.conformance._support import eventually
+from tests.support.names import unique_hex
 
 URL = "amqp10://guest:guest@127.0.0.1:5672?dialect=rabbitmq"
 AMQP091 = "amqp://guest:guest@127.0.0.1:5672/"
@@ -37,7 +37,7 @@ async def transport(request):
 
 @pytest.fixture
 def uid() -> str:
-    return uuid.uuid4().hex[:10]
+    return unique_hex()
 
 
 async def _amqp091(work):

@@ -7,11 +7,11 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 
 import pytest
 
 from broker import Broker, DeadLetter
+from tests.support.names import unique_hex
 
 SHOPMQ = [sys.executable, "-m", "services.cli"]
 ENGINES = {
@@ -109,7 +109,7 @@ async def test_events_tail_prints_decoded_events_with_trace_ids(engine):
 async def test_dlq_list_and_replay(engine):
     """`dlq list` shows a dead letter and why; `dlq replay --id` sends it back once."""
     url = ENGINES[engine]
-    group = f"cli{uuid.uuid4().hex[:8]}"
+    group = f"cli{unique_hex()}"
     handled = []
     broken = {"yes": True}
 

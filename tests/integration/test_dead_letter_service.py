@@ -15,6 +15,7 @@ from broker import Broker, DeadLetter, SchemaRegistry
 from services.audit.dead_letters import DeadLetterServicer
 from services.runtime import create_server
 from shop.audit.v1 import audit_pb2, audit_pb2_grpc
+from tests.support.names import unique_hex
 
 RABBIT = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -40,7 +41,7 @@ async def test_list_then_replay_dead_letters(registry):
     """Two dead letters are listed with their errors and stay; replaying one by id brings it
     back to the fixed handler exactly once; the other remains."""
     event_type = registry.names[0]
-    group = f"ops{uuid.uuid4().hex[:10]}"
+    group = f"ops{unique_hex()}"
     handled: list[int] = []
     broken = {"yes": True}
 

@@ -18,6 +18,7 @@ from broker import Broker, PublishError, SchemaRegistry
 from broker.outbox import Outbox, OutboxRelay, outbox_table
 from services.common.store import create_engine
 from tests.support.databases import DATABASES, fresh_database
+from tests.support.names import unique_hex
 
 RABBIT = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -63,7 +64,7 @@ async def test_rows_written_while_relay_is_down_are_published_in_order(db, regis
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer("test")
-    group = f"relay{uuid.uuid4().hex[:10]}"
+    group = f"relay{unique_hex()}"
     received: list[int] = []
 
     async def handler(event):
@@ -149,7 +150,7 @@ async def test_the_database_is_free_while_a_batch_awaits_its_confirms(service_db
         async def ignore(event):
             pass
 
-        await broker.subscribe(f"relay{uuid.uuid4().hex[:10]}", [event_type], ignore)
+        await broker.subscribe(f"relay{unique_hex()}", [event_type], ignore)
         outbox = Outbox(table, broker)
         for n in range(3):
             async with db.begin() as conn:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import queue
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import stomp
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from broker import Broker
+from tests.support.names import unique_hex
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 ORDER_PLACED = "shop.orders.v1.OrderPlaced"
@@ -53,7 +53,7 @@ async def test_stomp_py_reads_and_decodes_our_event_with_only_the_schema_files(d
     """Subscribed to its own Consumer.<group>.VirtualTopic queue or to the virtual topic itself,
     stomp.py receives the event with its CloudEvents headers; the body decodes with fastavro
     from schemas/ alone."""
-    group = f"outsider{uuid.uuid4().hex[:8]}"
+    group = f"outsider{unique_hex()}"
     connection = stomp.Connection12([("127.0.0.1", 61613)], auto_decode=False)
     listener = _Listener()
     connection.set_listener("interop", listener)
