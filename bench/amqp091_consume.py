@@ -12,6 +12,14 @@ ours publishes, about 200 bytes), then lets each side drain it in turn with the 
 * raw: aio-pika ``queue.consume`` with a callback that acks each message (``no_ack=False``).
 * faststream: a ``RabbitBroker`` subscriber on the same queue, ``AckPolicy.ACK`` (ack after the
   handler), a no-op handler taking the body, channel prefetch equal.
+* raw+otel: raw, instrumented by hand the way OpenTelemetry's documentation shows: the context
+  extracted from the headers, a CONSUMER span (``start_as_current_span``, linked to the
+  producer, the same attributes as ours, the same SDK tracer and exporter) around the handler
+  and the ack, and the same two instruments (consumed messages, process duration) recorded:
+  the floor for a traced consumer on aio-pika, to tell the toolkit's own cost from the SDK's.
+* faststream+otel: FastStream with its ``RabbitTelemetryMiddleware`` (span, extraction,
+  process duration and message counter) on the same providers: the peer doing the same
+  telemetry work.
 
 Rate = (N - 1) / time from the first to the N-th handler call; set-up is outside the timing.
 Client CPU per message (``time.process_time`` over the whole side, filling included, so only
@@ -44,6 +52,9 @@ from _util import (
 from aio_pika import DeliveryMode, Message
 from faststream import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
+from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Link, SpanKind
 
 from broker import Broker, naming
 from broker.transports._amqp091_wire import to_wire
@@ -179,10 +190,79 @@ async def main() -> None:
         await channel.close()
         return stamps.rate()
 
-    async def fast_side() -> float:
+    tracer = telemetry.tracer_provider.get_tracer("bench.raw")
+    meter = telemetry.meter_provider.get_meter("bench.raw")
+    consumed_messages = meter.create_counter("messaging.client.consumed.messages", unit="{message}")
+    process_duration = meter.create_histogram("messaging.process.duration", unit="s")
+    metric_attributes = {
+        "messaging.system": "rabbitmq",
+        "messaging.destination.name": topic,
+        "messaging.consumer.group.name": group,
+    }
+
+    async def raw_traced_side() -> float:
         await fill()
         stamps = Stamps(count)
-        fast = RabbitBroker(RAW, logger=None)
+        channel = await raw.channel()
+        await channel.set_qos(prefetch_count=prefetch)
+        consumed = await channel.get_queue(queue_name)
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            started = time.perf_counter()
+            parent = propagate.extract(
+                {k: v for k, v in message.headers.items() if isinstance(v, str)}
+            )
+            producer = trace.get_current_span(parent).get_span_context()
+            attributes: dict[str, str | int] = {
+                "messaging.system": "rabbitmq",
+                "messaging.operation.type": "process",
+                "messaging.operation.name": "process",
+                "messaging.destination.name": topic,
+                "messaging.consumer.group.name": group,
+                "messaging.message.body.size": len(message.body),
+            }
+            event_id = message.headers.get("cloudEvents:id")
+            if isinstance(event_id, str):
+                attributes["messaging.message.id"] = event_id
+            with tracer.start_as_current_span(
+                f"process {topic}",
+                context=parent,
+                kind=SpanKind.CONSUMER,
+                links=[Link(producer)] if producer.is_valid else [],
+                attributes=attributes,
+            ):
+                stamps.hit()
+                await message.ack()
+            consumed_messages.add(1, metric_attributes)
+            process_duration.record(time.perf_counter() - started, metric_attributes)
+
+        tag = await consumed.consume(on_message, no_ack=False)
+        await asyncio.wait_for(stamps.done, 120)
+        await consumed.cancel(tag)
+        await channel.close()
+        return stamps.rate()
+
+    def fast_side(*, traced: bool) -> Callable[[], Awaitable[float]]:
+        async def run() -> float:
+            return await fast_consume(traced=traced)
+
+        return run
+
+    async def fast_consume(*, traced: bool) -> float:
+        await fill()
+        stamps = Stamps(count)
+        middlewares = (
+            [
+                RabbitTelemetryMiddleware(
+                    tracer_provider=telemetry.tracer_provider,
+                    meter_provider=telemetry.meter_provider,
+                    include_messages_counters=True,
+                )
+            ]
+            if traced
+            else []
+        )
+        fast = RabbitBroker(RAW, logger=None, middlewares=middlewares)
 
         @fast.subscriber(
             RabbitQueue(
@@ -204,7 +284,9 @@ async def main() -> None:
         "ours": timed("ours", ours(traced)),
         "ours-untraced": timed("ours-untraced", ours(untraced)),
         "raw": timed("raw", raw_side),
-        "faststream": timed("faststream", fast_side),
+        "faststream": timed("faststream", fast_side(traced=False)),
+        "raw+otel": timed("raw+otel", raw_traced_side),
+        "faststream+otel": timed("faststream+otel", fast_side(traced=True)),
     }
     try:
         await alternate(1, sides)  # warm-up round, discarded
@@ -231,6 +313,20 @@ async def main() -> None:
                 m["faststream"],
                 1.0,
                 theirs_name="FastStream",
+            ),
+            Row(
+                "consume vs raw aio-pika traced by hand",
+                m["ours"],
+                m["raw+otel"],
+                0.9,
+                theirs_name="raw+otel",
+            ),
+            Row(
+                "consume vs FastStream with its telemetry middleware",
+                m["ours"],
+                m["faststream+otel"],
+                1.0,
+                theirs_name="FastStream+otel",
             ),
         ],
         f"{count} messages x {args.rounds} rounds, prefetch {prefetch}, "

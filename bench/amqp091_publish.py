@@ -12,6 +12,13 @@
   no encoding or tracing), mandatory + persistent, on a publisher-confirms channel.
 * faststream: ``RabbitBroker.publish`` of the same body and headers to the same exchange
   (its default channel has publisher confirms on), ``persist=True``.
+* raw+otel: raw, instrumented by hand the way OpenTelemetry's documentation shows: a PRODUCER
+  span (``start_as_current_span``, the same attributes as ours, the same SDK tracer and
+  exporter) with the context injected into the headers, and the same two instruments (sent
+  messages, publish duration) recorded: the floor for a traced publish on aio-pika, to tell the
+  toolkit's own cost from the SDK's.
+* faststream+otel: FastStream with its ``RabbitTelemetryMiddleware`` (span, injection, publish
+  duration and message counter) on the same providers: the peer doing the same telemetry work.
 
 Client CPU per message (``time.process_time``, every thread of this process, the warm-up round
 left out) is printed too: it is far less disturbed by other load on the machine than the rates.
@@ -46,6 +53,9 @@ from _util import (
 from aio_pika import DeliveryMode, ExchangeType, Message
 from faststream.rabbit import ExchangeType as FastExchangeType
 from faststream.rabbit import RabbitBroker, RabbitExchange
+from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
+from opentelemetry import propagate
+from opentelemetry.trace import SpanKind
 
 from broker import Broker, naming
 from broker.transports._amqp091_wire import to_wire
@@ -117,6 +127,18 @@ async def main() -> None:
     fast = RabbitBroker(RABBIT, logger=None)
     await fast.connect()
     fast_exchange = RabbitExchange(exchange_name, type=FastExchangeType.TOPIC, durable=True)
+    fast_traced = RabbitBroker(
+        RABBIT,
+        logger=None,
+        middlewares=[
+            RabbitTelemetryMiddleware(
+                tracer_provider=telemetry.tracer_provider,
+                meter_provider=telemetry.meter_provider,
+                include_messages_counters=True,
+            )
+        ],
+    )
+    await fast_traced.connect()
 
     # The bytes ours puts on the wire for one event, published as-is by raw and FastStream.
     encoded = ours.encode(ours.event(topic, bench_data(0)))
@@ -147,12 +169,64 @@ async def main() -> None:
             mandatory=True,
         )
 
+    tracer = telemetry.tracer_provider.get_tracer("bench.raw")
+    meter = telemetry.meter_provider.get_meter("bench.raw")
+    sent = meter.create_counter("messaging.client.sent.messages", unit="{message}")
+    duration = meter.create_histogram("messaging.client.operation.duration", unit="s")
+    untraced = {k: v for k, v in headers.items() if k not in ("traceparent", "tracestate")}
+    metric_attributes = {"messaging.system": "rabbitmq", "messaging.destination.name": topic}
+
+    async def raw_traced_send(n: int) -> None:
+        started = time.perf_counter()
+        message_id = str(n)
+        with tracer.start_as_current_span(
+            f"send {topic}",
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.operation.type": "send",
+                "messaging.operation.name": "send",
+                "messaging.destination.name": topic,
+                "messaging.message.id": message_id,
+                "messaging.message.body.size": len(body),
+            },
+        ):
+            traced = dict(untraced)
+            propagate.inject(traced)
+            await raw_exchange.publish(
+                Message(
+                    body,
+                    headers=traced,
+                    content_type="application/avro",
+                    delivery_mode=DeliveryMode.PERSISTENT,
+                    message_id=message_id,
+                    type=topic,
+                ),
+                routing_key=topic,
+                mandatory=True,
+            )
+        sent.add(1, metric_attributes)
+        duration.record(time.perf_counter() - started, metric_attributes)
+
     async def fast_send(n: int) -> None:
         await fast.publish(
             body,
             exchange=fast_exchange,
             routing_key=topic,
             headers=headers,
+            content_type="application/avro",
+            message_id=str(n),
+            message_type=topic,
+            persist=True,
+            mandatory=True,
+        )
+
+    async def fast_traced_send(n: int) -> None:
+        await fast_traced.publish(
+            body,
+            exchange=fast_exchange,
+            routing_key=topic,
+            headers=untraced,
             content_type="application/avro",
             message_id=str(n),
             message_type=topic,
@@ -177,6 +251,8 @@ async def main() -> None:
         "ours-untraced": side("ours-untraced", bare_send),
         "raw": side("raw", raw_send),
         "faststream": side("faststream", fast_send),
+        "raw+otel": side("raw+otel", raw_traced_send),
+        "faststream+otel": side("faststream+otel", fast_traced_send),
     }
     try:
         await alternate(1, sides)  # warm-up round, discarded
@@ -186,6 +262,7 @@ async def main() -> None:
         await ours.close()
         await bare.close()
         await fast.stop()
+        await fast_traced.stop()
         await raw.close()
         await telemetry.shutdown()
         tmp.cleanup()
@@ -203,6 +280,20 @@ async def main() -> None:
                 m["faststream"],
                 1.0,
                 theirs_name="FastStream",
+            ),
+            Row(
+                "publish vs raw aio-pika traced by hand",
+                m["ours"],
+                m["raw+otel"],
+                0.9,
+                theirs_name="raw+otel",
+            ),
+            Row(
+                "publish vs FastStream with its telemetry middleware",
+                m["ours"],
+                m["faststream+otel"],
+                1.0,
+                theirs_name="FastStream+otel",
             ),
         ],
         f"{count} messages x {args.rounds} rounds, {window} in flight, {len(body)}-byte body; "

@@ -9,6 +9,10 @@
   request validation, health and reflection services, plus the telemetry interceptors (SERVER
   span through the SDK tracer with a discarding exporter, RPC duration histogram).
 * bare: ``grpc.aio.server()`` with only the servicer.
+* bare+otel: the bare server traced the stock way, with opentelemetry-instrumentation-grpc's
+  ``aio_server_interceptor`` on the same SDK set-up (SERVER span, discarding exporter): no
+  metrics, log line or validation, so the gap to it is the runtime's own cost on top of
+  tracing.
 * with ``--before REV``, also the runtime as it was at that revision (from a temporary
   ``git worktree``), to measure a change to the runtime side by side with what it replaces.
 
@@ -76,7 +80,17 @@ async def serve(kind: str) -> None:
         await server.start()
         port = server.port
     else:
-        bare = grpc.aio.server()
+        interceptors = []
+        if kind == "bare+otel":
+            from opentelemetry.instrumentation.grpc import aio_server_interceptor  # noqa: PLC0415
+
+            from services.runtime.telemetry import setup_telemetry  # noqa: PLC0415
+
+            telemetry = setup_telemetry(
+                "bench", environ=sampling_environ(), span_exporter=Discard(), metrics_port=0
+            )
+            interceptors.append(aio_server_interceptor(tracer_provider=telemetry.tracer_provider))
+        bare = grpc.aio.server(interceptors=interceptors)
         inventory_pb2_grpc.add_InventoryServiceServicer_to_server(Inventory(), bare)
         # A health service (off the measured path) so the gateway bench can use it upstream.
         health = HealthServicer()
@@ -137,7 +151,7 @@ async def main() -> None:
     parser.add_argument("--calls", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--before", metavar="REV", help="also run the runtime as of REV")
-    parser.add_argument("--serve", choices=("runtime", "bare"))
+    parser.add_argument("--serve", choices=("runtime", "bare", "bare+otel"))
     args = parser.parse_args()
     if args.serve:
         await serve(args.serve)
@@ -152,7 +166,7 @@ async def main() -> None:
 async def compare(
     args: argparse.Namespace, extra: dict[str, tuple[asyncio.subprocess.Process, int]]
 ) -> None:
-    servers = {kind: await start(kind) for kind in ("runtime", "bare")} | extra
+    servers = {kind: await start(kind) for kind in ("runtime", "bare", "bare+otel")} | extra
     cpu: dict[str, list[float]] = {kind: [] for kind in servers}
 
     async def measured(kind: str) -> float:
@@ -174,7 +188,17 @@ async def compare(
             process.stdin.close()
             await process.wait()
     m = {kind: median(values) for kind, values in results.items()}
-    rows = [Row("GetProduct", m["runtime"], m["bare"], 0.8, "calls/s", "bare grpc.aio")]
+    rows = [
+        Row("GetProduct", m["runtime"], m["bare"], 0.8, "calls/s", "bare grpc.aio"),
+        Row(
+            "GetProduct vs bare with the stock OTel interceptor",
+            m["runtime"],
+            m["bare+otel"],
+            0.8,
+            "calls/s",
+            "bare+otel",
+        ),
+    ]
     if "before" in m:
         rows.append(
             Row(
