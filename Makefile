@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test check lint typecheck pytest install brokers gen clean
+.PHONY: up test check lint typecheck pytest install brokers bench gen clean
 
 up: install brokers ## bring up broker, five services and the gateway on localhost:8080
 	$(BIN)/shopmq up
@@ -33,6 +33,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+bench: install brokers ## every comparison of docs/benchmarks.md, in short runs: the tables on stdout
+	bash deploy/local/system-packages.sh wrk
+	$(BIN)/python bench/amqp091_publish.py --rounds 3 --messages 4000
+	$(BIN)/python bench/amqp091_consume.py --rounds 3 --messages 4000
+	$(BIN)/python bench/stomp_vs_stomppy.py --rounds 3
+	$(BIN)/python bench/amqp10_vs_proton.py --rounds 3
+	$(BIN)/python bench/grpc_runtime.py --rounds 3
+	$(BIN)/python bench/gateway_rest.py --rounds 3 --requests 1000 --seconds 4
+	$(BIN)/python bench/e2e_orders.py
+	$(BIN)/python bench/sqlite_transaction.py --rounds 3
 
 brokers: ## install (Debian packages) and start RabbitMQ and ActiveMQ if they are not running
 	bash deploy/local/rabbitmq.sh start

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Debian packages the project needs on a fresh machine; installs only what is missing.
+# With arguments, those packages instead (`make bench` asks for wrk).
 set -euo pipefail
-want=(python3-venv rabbitmq-server activemq default-jre-headless postgresql redis-server chromium)
+if [ $# -gt 0 ]; then
+  want=("$@")
+else
+  want=(python3-venv rabbitmq-server activemq default-jre-headless postgresql redis-server chromium)
+fi
 missing=()
 for pkg in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
