@@ -208,31 +208,23 @@ async def main() -> None:
         sent.add(1, metric_attributes)
         duration.record(time.perf_counter() - started, metric_attributes)
 
-    async def fast_send(n: int) -> None:
-        await fast.publish(
-            body,
-            exchange=fast_exchange,
-            routing_key=topic,
-            headers=headers,
-            content_type="application/avro",
-            message_id=str(n),
-            message_type=topic,
-            persist=True,
-            mandatory=True,
-        )
+    def fast_sender(
+        broker: RabbitBroker, sent_headers: dict[str, Any]
+    ) -> Callable[[int], Awaitable[None]]:
+        async def send(n: int) -> None:
+            await broker.publish(
+                body,
+                exchange=fast_exchange,
+                routing_key=topic,
+                headers=sent_headers,
+                content_type="application/avro",
+                message_id=str(n),
+                message_type=topic,
+                persist=True,
+                mandatory=True,
+            )
 
-    async def fast_traced_send(n: int) -> None:
-        await fast_traced.publish(
-            body,
-            exchange=fast_exchange,
-            routing_key=topic,
-            headers=untraced,
-            content_type="application/avro",
-            message_id=str(n),
-            message_type=topic,
-            persist=True,
-            mandatory=True,
-        )
+        return send
 
     cpu: dict[str, list[float]] = {}
 
@@ -250,9 +242,9 @@ async def main() -> None:
         "ours": side("ours", ours_send),
         "ours-untraced": side("ours-untraced", bare_send),
         "raw": side("raw", raw_send),
-        "faststream": side("faststream", fast_send),
+        "faststream": side("faststream", fast_sender(fast, headers)),
         "raw+otel": side("raw+otel", raw_traced_send),
-        "faststream+otel": side("faststream+otel", fast_traced_send),
+        "faststream+otel": side("faststream+otel", fast_sender(fast_traced, untraced)),
     }
     try:
         await alternate(1, sides)  # warm-up round, discarded
