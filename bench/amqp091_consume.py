@@ -56,7 +56,7 @@ from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Link, SpanKind
 
-from broker import Broker, naming
+from broker import Broker, RetryPolicy, naming
 from broker.transports._amqp091_wire import to_wire
 from services.runtime.telemetry import setup_telemetry
 
@@ -294,7 +294,8 @@ async def main() -> None:
     finally:
         await traced.close()
         await untraced.close()
-        for name in (queue_name, naming.rabbit_dead_letter_queue(group)):
+        retries = [naming.rabbit_retry_queue(group, d) for d in RetryPolicy().delays()]
+        for name in (queue_name, naming.rabbit_dead_letter_queue(group), *retries):
             await filler.queue_delete(name)
         await raw.close()
         await telemetry.shutdown()

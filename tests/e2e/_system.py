@@ -183,4 +183,4 @@ async def shop(endpoint: str, tmp_path: Path) -> AsyncIterator[Shop]:
                     await channel.close()
                 await harness._stop(running)
     finally:
-        await delete_rabbit_topology(prefix, harness.SERVICES)
+        await delete_rabbit_topology(prefix)

@@ -160,7 +160,7 @@ async def cluster(
                 await _stop(running)
     finally:
         if base_broker_url.startswith("amqp"):
-            await delete_rabbit_topology(prefix, [*SERVICES, "duplicator"])
+            await delete_rabbit_topology(prefix)
 
 
 async def _wait_serving(running: Cluster, name: str) -> None:

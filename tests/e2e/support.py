@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import aio_pika
 from google.rpc import error_details_pb2, status_pb2
 
-from broker import naming
 from services.common.bootstrap import running
 from tests.support.names import unique_hex
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable
+    from collections.abc import AsyncIterator
 
     import grpc
 
@@ -35,22 +35,21 @@ def isolated_broker_url(base: str = RABBIT) -> tuple[str, str]:
     return base, prefix
 
 
-async def delete_rabbit_topology(prefix: str, groups: Iterable[str]) -> None:
-    """Delete the queues and exchange a test run declared under ``prefix`` (best effort)."""
+async def delete_rabbit_topology(prefix: str) -> None:
+    """Delete every queue under ``prefix`` (groups, dead-letter and retry queues, whatever
+    policy declared them) and its exchange: what an isolated run declared (best effort)."""
+    listed = subprocess.run(
+        ["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True, text=True, check=False
+    )
+    names = [n for n in listed.stdout.split() if n.startswith(f"{prefix}.")]
     connection = await aio_pika.connect(RABBIT)
     async with connection:
-        for group in groups:
-            names = [
-                naming.rabbit_group_queue(group, prefix=prefix),
-                naming.rabbit_dead_letter_queue(group, prefix=prefix),
-            ]
-            names += [f"{names[0]}.retry.{ms}" for ms in (200, 400, 800, 1600, 3200, 5000)]
-            for name in names:
-                channel = await connection.channel()
-                with contextlib.suppress(Exception):
-                    await channel.queue_delete(name)
-                with contextlib.suppress(Exception):
-                    await channel.close()
+        for name in names:
+            channel = await connection.channel()
+            with contextlib.suppress(Exception):
+                await channel.queue_delete(name)
+            with contextlib.suppress(Exception):
+                await channel.close()
         channel = await connection.channel()
         with contextlib.suppress(Exception):
             await channel.exchange_delete(f"{prefix}.events")

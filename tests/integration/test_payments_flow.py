@@ -120,4 +120,4 @@ async def test_payments_decide_once_refund_and_audit_everything(kind, tmp_path):
                 await pay.GetPayment(payments_pb2.GetPaymentRequest(payment_id=str(uuid.uuid4())))
             assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     finally:
-        await delete_rabbit_topology(prefix, ["payments", "audit"])
+        await delete_rabbit_topology(prefix)
