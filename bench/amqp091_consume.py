@@ -34,6 +34,7 @@ import asyncio
 import tempfile
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -242,12 +243,6 @@ async def main() -> None:
         await channel.close()
         return stamps.rate()
 
-    def fast_side(*, traced: bool) -> Callable[[], Awaitable[float]]:
-        async def run() -> float:
-            return await fast_consume(traced=traced)
-
-        return run
-
     async def fast_consume(*, traced: bool) -> float:
         await fill()
         stamps = Stamps(count)
@@ -284,9 +279,9 @@ async def main() -> None:
         "ours": timed("ours", ours(traced)),
         "ours-untraced": timed("ours-untraced", ours(untraced)),
         "raw": timed("raw", raw_side),
-        "faststream": timed("faststream", fast_side(traced=False)),
+        "faststream": timed("faststream", partial(fast_consume, traced=False)),
         "raw+otel": timed("raw+otel", raw_traced_side),
-        "faststream+otel": timed("faststream+otel", fast_side(traced=True)),
+        "faststream+otel": timed("faststream+otel", partial(fast_consume, traced=True)),
     }
     try:
         await alternate(1, sides)  # warm-up round, discarded

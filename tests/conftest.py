@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import aio_pika
 import pytest
 
-from tests.support.names import RUN_QUEUE
+from tests.support.names import RUN_QUEUE, local_rabbitmq_queues
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -39,10 +39,7 @@ def _delete_test_queues_on_shared_rabbitmq() -> Iterator[None]:
     machine's RabbitMQ: only this run's (``tests/support/names.py``), so another run going on
     at the same time keeps its own."""
     yield
-    listed = subprocess.run(
-        ["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True, text=True, check=False
-    )
-    names = [n for n in listed.stdout.split() if RUN_QUEUE.match(n)]
+    names = [n for n in local_rabbitmq_queues() if RUN_QUEUE.match(n)]
     if names:
         asyncio.run(_delete_queues(names))
 

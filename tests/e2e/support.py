@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import subprocess
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +10,7 @@ import aio_pika
 from google.rpc import error_details_pb2, status_pb2
 
 from services.common.bootstrap import running
-from tests.support.names import unique_hex
+from tests.support.names import local_rabbitmq_queues, unique_hex
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -38,10 +37,7 @@ def isolated_broker_url(base: str = RABBIT) -> tuple[str, str]:
 async def delete_rabbit_topology(prefix: str) -> None:
     """Delete every queue under ``prefix`` (groups, dead-letter and retry queues, whatever
     policy declared them) and its exchange: what an isolated run declared (best effort)."""
-    listed = subprocess.run(
-        ["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True, text=True, check=False
-    )
-    names = [n for n in listed.stdout.split() if n.startswith(f"{prefix}.")]
+    names = [n for n in local_rabbitmq_queues() if n.startswith(f"{prefix}.")]
     connection = await aio_pika.connect(RABBIT)
     async with connection:
         for name in names:
