@@ -144,6 +144,27 @@ def sampling_note() -> str:
     )
 
 
+def tracing_budget(
+    raw_cpu: float,
+    traced_cpu: float,
+    target: float,
+    rate_ratio: float,
+    *,
+    per: str = "message",
+    raw: str = "the raw client",
+) -> str:
+    """The report's note on what tracing alone costs, against a target ratio to an untraced
+    ``raw`` side: ``raw`` traced the stock way (the same SDK work as ours, nothing else) minus
+    ``raw``, in CPU per ``per``, beside what the target leaves over ``raw``'s CPU for all the
+    work ours adds (a CPU-bound side at ``target`` may use ``raw_cpu / target``)."""
+    budget = raw_cpu * (1 / target - 1)
+    return (
+        f"Tracing alone: {raw} traced uses {traced_cpu - raw_cpu:.0f} us more CPU per {per} "
+        f"than untraced and runs at {rate_ratio:.2f}x of it; the {target}x target leaves "
+        f"{budget:.0f} us per {per} over {raw} for all the work ours adds."
+    )
+
+
 @contextmanager
 def worktree(revision: str) -> Iterator[Path]:
     """``revision`` checked out in a temporary ``git worktree``, removed afterwards: run code

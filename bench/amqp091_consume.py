@@ -49,6 +49,7 @@ from _util import (
     report,
     sampling_environ,
     sampling_note,
+    tracing_budget,
 )
 from aio_pika import DeliveryMode, Message
 from faststream import AckPolicy
@@ -331,6 +332,13 @@ async def main() -> None:
         "message, consuming plus filling the queue (this process, all threads): "
         + ", ".join(f"{k} {median(v[1:]):.0f} us" for k, v in cpu.items())
         + ". "
+        + tracing_budget(
+            median(cpu["raw"][1:]),
+            median(cpu["raw+otel"][1:]),
+            0.9,
+            m["raw+otel"] / m["raw"],
+        )
+        + " "
         + sampling_note(),
     )
 

@@ -49,6 +49,7 @@ from _util import (
     report,
     sampling_environ,
     sampling_note,
+    tracing_budget,
 )
 from aio_pika import DeliveryMode, ExchangeType, Message
 from faststream.rabbit import ExchangeType as FastExchangeType
@@ -293,6 +294,13 @@ async def main() -> None:
         "per message (this process, all threads): "
         + ", ".join(f"{k} {median(v[1:]):.0f} us" for k, v in cpu.items())
         + ". "
+        + tracing_budget(
+            median(cpu["raw"][1:]),
+            median(cpu["raw+otel"][1:]),
+            0.9,
+            m["raw+otel"] / m["raw"],
+        )
+        + " "
         + sampling_note(),
     )
 

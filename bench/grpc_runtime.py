@@ -43,6 +43,7 @@ from _util import (
     report,
     sampling_environ,
     sampling_note,
+    tracing_budget,
     worktree,
 )
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -223,6 +224,15 @@ async def compare(
             else ""
         )
         + "). "
+        + tracing_budget(
+            median(cpu["bare"]),
+            median(cpu["bare+otel"]),
+            0.8,
+            m["bare+otel"] / m["bare"],
+            per="call",
+            raw="the bare server",
+        )
+        + " "
         + sampling_note(),
     )
 
