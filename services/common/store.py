@@ -11,8 +11,9 @@ the process: the engine has one connection, which SQLAlchemy's pool hands to the
 transaction the moment one ends. (With a pool of several, they queued in SQLite's busy
 handler, which sleeps between retries in steps of up to 100 ms, so a waiter woke late, and
 under load the pool's overflow connections were opened and closed again: the saga ran ~20%
-slower at ~15% more CPU per order, docs/benchmarks.md.) So a transaction must not open another
-one while it is open: on SQLite that could never work (the second waits for the first's lock).
+slower at ~15% more CPU per order, docs/benchmarks-history.md.) So a transaction must not open
+another one while it is open: on SQLite that could never work (the second waits for the
+first's lock).
 PostgreSQL (asyncpg) runs at READ COMMITTED; the stores use conditional updates and unique
 constraints there, so they need no stronger isolation.
 """
@@ -65,7 +66,7 @@ def create_engine(
     pinged when it is handed out, and replaced (with every connection older than it) if the
     server has dropped it; one in use within that time is not. SQLAlchemy's ``pool_pre_ping``
     pings on every checkout: a round trip per transaction, ~16% of orders' event-loop time in
-    the saga on PostgreSQL (docs/benchmarks.md). The price: a connection the server dropped
+    the saga on PostgreSQL (docs/benchmarks-history.md). The price: a connection the server dropped
     less than ``ping_after_idle`` seconds after its last use (a database restart under load)
     fails the one transaction that gets it, and the pool then replaces every older connection,
     as it does for a connection lost mid-transaction anyway."""
