@@ -192,11 +192,23 @@ class StompClient:
         headers["receipt"] = receipt
         future = self._receipts[receipt]
         self._write(encode_frame(command, headers, body))
+        # A timer on the receipt's own future rather than wait_for: no second future and loop
+        # hop per frame between the RECEIPT arriving and the sender resuming.
+        timer = asyncio.get_running_loop().call_later(
+            timeout, self._expire, receipt, command, timeout
+        )
         try:
-            await asyncio.wait_for(future, timeout)
-        except TimeoutError as exc:
-            self._receipts.pop(receipt, None)
-            raise PublishError(f"STOMP: no receipt for {command} within {timeout:.1f}s") from exc
+            await future
+        finally:
+            timer.cancel()
+            self._receipts.pop(receipt, None)  # answered, expired, or the sender was cancelled
+
+    def _expire(self, receipt: str, command: str, timeout: float) -> None:
+        future = self._receipts.pop(receipt, None)
+        if future is not None and not future.done():
+            future.set_exception(
+                PublishError(f"STOMP: no receipt for {command} within {timeout:.1f}s")
+            )
 
     async def send(
         self, destination: str, body: bytes, headers: dict[str, str], timeout: float

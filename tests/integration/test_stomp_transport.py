@@ -97,6 +97,37 @@ async def test_a_silent_broker_is_detected_by_heart_beats(tmp_path):
             assert elapsed < 5, elapsed
 
 
+async def test_a_send_the_broker_never_answers_fails_at_its_timeout(tmp_path):
+    """A SEND whose RECEIPT never comes (broker process frozen, socket open) fails with
+    PublishError once its own timeout passes; neither it nor a SEND whose sender was cancelled
+    stays pending, and the client still works once the broker answers again."""
+    async with private_activemq(tmp_path / "amq") as instance:
+        pid = int((instance.base / "data" / "activemq.pid").read_text())
+        lost = []
+        client = StompClient("127.0.0.1", instance.stomp_port, on_lost=lost.append, heartbeat=60)
+        await client.connect(10.0)
+        queue = f"/queue/st.silent.{uuid.uuid4().hex[:10]}"
+        try:
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                started = time.monotonic()
+                with pytest.raises(PublishError, match=r"no receipt for SEND within 0\.5s"):
+                    await client.send(queue, b"unanswered", {}, 0.5)
+                assert 0.45 < time.monotonic() - started < 3
+                cancelled = asyncio.ensure_future(client.send(queue, b"cancelled", {}, 30.0))
+                await asyncio.sleep(0.1)
+                cancelled.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await cancelled
+                assert client._receipts == {}
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            await client.send(queue, b"answered", {}, 10.0)
+            assert lost == []
+        finally:
+            await client.disconnect()
+
+
 async def test_header_values_with_stomp_special_characters_round_trip(ns):
     """Colons, newlines, carriage returns and backslashes in header values come back intact
     through ActiveMQ, and CloudEvents attributes come back as attributes."""
