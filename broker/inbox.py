@@ -17,21 +17,22 @@ or, equivalently, ``broker.subscribe(..., idempotent(engine, inbox, handler))`` 
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, DateTime, MetaData, PrimaryKeyConstraint, String, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Mapping
 
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
     from sqlalchemy.sql.dml import Insert
 
     from broker.event import Event
 
-__all__ = ["Inbox", "idempotent", "inbox_table"]
+__all__ = ["Inbox", "idempotent", "inbox_table", "insert_ignore"]
 
 
 def inbox_table(metadata: MetaData, name: str = "inbox") -> Table:
@@ -53,9 +54,6 @@ class Inbox:
     def __init__(self, table: Table, consumer: str) -> None:
         self.table = table
         self.consumer = consumer
-        # Built once per dialect, the values bound at execution: a statement made anew with
-        # ``.values(...)`` for every event costs SQLAlchemy more than the insert itself.
-        self._inserts: dict[str, Insert] = {}
 
     async def record(self, conn: AsyncConnection, event_id: str, event_type: str = "") -> bool:
         """Insert ``event_id`` in ``conn``'s transaction; False if it was already there."""
@@ -65,19 +63,29 @@ class Inbox:
             "event_type": event_type,
             "processed_at": datetime.now(UTC),
         }
-        dialect = conn.dialect.name
-        statement = self._inserts.get(dialect)
-        if statement is None:
-            statement = self._inserts[dialect] = self._insert(dialect)
-        result = await conn.execute(statement, values)
-        return bool(result.rowcount == 1)
+        return await insert_ignore(conn, self.table, values)
 
-    def _insert(self, dialect: str) -> Insert:
-        if dialect == "postgresql":
-            return postgresql.insert(self.table).on_conflict_do_nothing()
-        if dialect == "sqlite":
-            return sqlite.insert(self.table).on_conflict_do_nothing()
-        return self.table.insert()  # pragma: no cover - other databases: conflicts raise
+
+async def insert_ignore(conn: AsyncConnection, table: Table, values: Mapping[str, Any]) -> bool:
+    """Insert a row unless one with the same unique key exists; whether it was inserted.
+
+    The inbox's own insert, for stores that deduplicate the same way (PostgreSQL and SQLite:
+    ``ON CONFLICT DO NOTHING``). Unlike catching IntegrityError, this keeps the surrounding
+    transaction usable: "already there" is an answer, not an error."""
+    result = await conn.execute(_insert_ignoring(conn.dialect.name, table), dict(values))
+    return bool(result.rowcount == 1)
+
+
+@functools.cache
+def _insert_ignoring(dialect: str, table: Table) -> Insert:
+    # One statement object per table and dialect, its values bound at execution: SQLAlchemy
+    # then finds the compiled form by the statement's memoized cache key, where building
+    # ``.values(...)`` anew for every row cost more than the database's own work on SQLite.
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    return table.insert()  # pragma: no cover - other databases: a conflict raises
 
 
 def idempotent(

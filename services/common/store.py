@@ -20,23 +20,19 @@ constraints there, so they need no stronger isolation.
 
 from __future__ import annotations
 
-import functools
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, make_url
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from broker.inbox import insert_ignore
 from services.common import _inline_sqlite as inline_sqlite
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    from sqlalchemy import MetaData, Table
-    from sqlalchemy.ext.asyncio import AsyncConnection
+    from sqlalchemy import MetaData
 
     from services.common._inline_sqlite import InlineConnection
 
@@ -168,21 +164,3 @@ async def create_schema(engine: AsyncEngine, metadata: MetaData) -> None:
 def is_conflict(exc: BaseException) -> bool:
     """Whether ``exc`` is a unique-constraint conflict (a concurrent writer won)."""
     return isinstance(exc, IntegrityError)
-
-
-async def insert_ignore(conn: AsyncConnection, table: Table, values: Mapping[str, Any]) -> bool:
-    """Insert a row unless one with the same unique key exists; whether it was inserted.
-
-    Unlike catching IntegrityError, this keeps the surrounding transaction usable (the
-    "already there" case is an answer, not an error)."""
-    result = await conn.execute(_insert_ignoring(conn.dialect.name, table), dict(values))
-    return bool(result.rowcount == 1)
-
-
-@functools.cache
-def _insert_ignoring(dialect: str, table: Table) -> Any:
-    # One statement object per table, its values bound at execution: SQLAlchemy then finds the
-    # compiled form by the statement's memoized cache key, where building ``.values(...)``
-    # anew each time cost more than the database's own work on SQLite.
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).on_conflict_do_nothing()
