@@ -14,11 +14,11 @@ ours publishes, about 200 bytes), then lets each side drain it in turn with the 
   handler), a no-op handler taking the body, channel prefetch equal.
 * raw+otel: raw, instrumented by hand the way OpenTelemetry's documentation shows: the context
   extracted from the headers, a CONSUMER span (``start_as_current_span``, linked to the
-  producer, the same attributes as ours, the same SDK tracer and exporter) around the handler
-  and the ack, and the same two instruments (consumed messages, process duration) recorded:
+  producer, the same attributes as ours, an SDK set up as ours) around the handler and the
+  ack, and the same two instruments (consumed messages, process duration) recorded:
   the floor for a traced consumer on aio-pika, to tell the toolkit's own cost from the SDK's.
 * faststream+otel: FastStream with its ``RabbitTelemetryMiddleware`` (span, extraction,
-  process duration and message counter) on the same providers: the peer doing the same
+  process duration and message counter) on providers set up as ours: the peer doing the same
   telemetry work.
 
 Rate = (N - 1) / time from the first to the N-th handler call; set-up is outside the timing.
@@ -100,6 +100,19 @@ async def main() -> None:
         span_exporter=Discard(),
         metrics_port=0,
         set_global=False,
+    )
+    # The two traced peers get providers of their own, set up exactly as ours: on one meter
+    # provider their instruments would share names with ours (``messaging.process.duration``)
+    # and the SDK would warn of conflicting metric identities.
+    raw_telemetry, peer_telemetry = (
+        setup_telemetry(
+            name,
+            environ=sampling_environ(),
+            span_exporter=Discard(),
+            metrics_port=0,
+            set_global=False,
+        )
+        for name in ("bench-raw", "bench-peer")
     )
     tmp = tempfile.TemporaryDirectory()
     registry, topic = bench_registry(Path(tmp.name))
@@ -192,8 +205,8 @@ async def main() -> None:
         await channel.close()
         return stamps.rate()
 
-    tracer = telemetry.tracer_provider.get_tracer("bench.raw")
-    meter = telemetry.meter_provider.get_meter("bench.raw")
+    tracer = raw_telemetry.tracer_provider.get_tracer("bench.raw")
+    meter = raw_telemetry.meter_provider.get_meter("bench.raw")
     consumed_messages = meter.create_counter("messaging.client.consumed.messages", unit="{message}")
     process_duration = meter.create_histogram("messaging.process.duration", unit="s")
     metric_attributes = {
@@ -250,8 +263,8 @@ async def main() -> None:
         middlewares = (
             [
                 RabbitTelemetryMiddleware(
-                    tracer_provider=telemetry.tracer_provider,
-                    meter_provider=telemetry.meter_provider,
+                    tracer_provider=peer_telemetry.tracer_provider,
+                    meter_provider=peer_telemetry.meter_provider,
                     include_messages_counters=True,
                 )
             ]
@@ -295,6 +308,8 @@ async def main() -> None:
             await filler.queue_delete(name)
         await raw.close()
         await telemetry.shutdown()
+        await raw_telemetry.shutdown()
+        await peer_telemetry.shutdown()
         tmp.cleanup()
 
     m = {name: median(values) for name, values in results.items()}

@@ -13,12 +13,13 @@
 * faststream: ``RabbitBroker.publish`` of the same body and headers to the same exchange
   (its default channel has publisher confirms on), ``persist=True``.
 * raw+otel: raw, instrumented by hand the way OpenTelemetry's documentation shows: a PRODUCER
-  span (``start_as_current_span``, the same attributes as ours, the same SDK tracer and
-  exporter) with the context injected into the headers, and the same two instruments (sent
+  span (``start_as_current_span``, the same attributes as ours, an SDK tracer and exporter set
+  up as ours) with the context injected into the headers, and the same two instruments (sent
   messages, publish duration) recorded: the floor for a traced publish on aio-pika, to tell the
   toolkit's own cost from the SDK's.
 * faststream+otel: FastStream with its ``RabbitTelemetryMiddleware`` (span, injection, publish
-  duration and message counter) on the same providers: the peer doing the same telemetry work.
+  duration and message counter) on providers set up as ours: the peer doing the same
+  telemetry work.
 
 Client CPU per message (``time.process_time``, every thread of this process, the warm-up round
 left out) is printed too: it is far less disturbed by other load on the machine than the rates.
@@ -96,6 +97,19 @@ async def main() -> None:
         metrics_port=0,
         set_global=False,
     )
+    # The two traced peers get providers of their own, set up exactly as ours: on one meter
+    # provider their instruments would share names with ours (``messaging.process.duration``)
+    # and the SDK would warn of conflicting metric identities.
+    raw_telemetry, peer_telemetry = (
+        setup_telemetry(
+            name,
+            environ=sampling_environ(),
+            span_exporter=Discard(),
+            metrics_port=0,
+            set_global=False,
+        )
+        for name in ("bench-raw", "bench-peer")
+    )
     tmp = tempfile.TemporaryDirectory()
     registry, topic = bench_registry(Path(tmp.name))
     exchange_name = naming.DEFAULT_EXCHANGE
@@ -133,8 +147,8 @@ async def main() -> None:
         logger=None,
         middlewares=[
             RabbitTelemetryMiddleware(
-                tracer_provider=telemetry.tracer_provider,
-                meter_provider=telemetry.meter_provider,
+                tracer_provider=peer_telemetry.tracer_provider,
+                meter_provider=peer_telemetry.meter_provider,
                 include_messages_counters=True,
             )
         ],
@@ -170,8 +184,8 @@ async def main() -> None:
             mandatory=True,
         )
 
-    tracer = telemetry.tracer_provider.get_tracer("bench.raw")
-    meter = telemetry.meter_provider.get_meter("bench.raw")
+    tracer = raw_telemetry.tracer_provider.get_tracer("bench.raw")
+    meter = raw_telemetry.meter_provider.get_meter("bench.raw")
     sent = meter.create_counter("messaging.client.sent.messages", unit="{message}")
     duration = meter.create_histogram("messaging.client.operation.duration", unit="s")
     untraced = {k: v for k, v in headers.items() if k not in ("traceparent", "tracestate")}
@@ -258,6 +272,8 @@ async def main() -> None:
         await fast_traced.stop()
         await raw.close()
         await telemetry.shutdown()
+        await raw_telemetry.shutdown()
+        await peer_telemetry.shutdown()
         tmp.cleanup()
 
     m = {name: median(values) for name, values in results.items()}
