@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from broker import SchemaRegistry
-from services.runtime.telemetry import TelemetryConfig
+from services.runtime.telemetry import Telemetry, TelemetryConfig, setup_telemetry
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -135,6 +135,14 @@ def sampling_environ() -> dict[str, str]:
     return {name: os.environ[name] for name in names if name in os.environ}
 
 
+def bench_telemetry(name: str) -> Telemetry:
+    """Providers as the services set them up (sampling from :func:`sampling_environ`), spans
+    to :class:`Discard`, metrics served on a free port, nothing made global."""
+    return setup_telemetry(
+        name, environ=sampling_environ(), span_exporter=Discard(), metrics_port=0, set_global=False
+    )
+
+
 def sampling_note() -> str:
     """How spans were sampled in this run, for the report's notes: what ``setup_telemetry``
     makes of :func:`sampling_environ`, defaults included."""
@@ -162,6 +170,24 @@ def tracing_budget(
         f"Tracing alone: {raw} traced uses {traced_cpu - raw_cpu:.0f} us more CPU per {per} "
         f"than untraced and runs at {rate_ratio:.2f}x of it; the {target}x target leaves "
         f"{budget:.0f} us per {per} over {raw} for all the work ours adds."
+    )
+
+
+def client_notes(cpu: dict[str, list[float]], rates: dict[str, float], target: float) -> str:
+    """The AMQP 0-9-1 reports' closing notes: each side's client CPU per message (median, the
+    warm-up round's figure left out), what tracing alone costs the raw side against
+    ``target`` (:func:`tracing_budget`) and how spans were sampled."""
+    return (
+        ", ".join(f"{k} {median(v[1:]):.0f} us" for k, v in cpu.items())
+        + ". "
+        + tracing_budget(
+            median(cpu["raw"][1:]),
+            median(cpu["raw+otel"][1:]),
+            target,
+            rates["raw+otel"] / rates["raw"],
+        )
+        + " "
+        + sampling_note()
     )
 
 

@@ -41,16 +41,14 @@ from typing import TYPE_CHECKING, Any
 
 import aio_pika
 from _util import (
-    Discard,
     Row,
     alternate,
     bench_data,
     bench_registry,
+    bench_telemetry,
+    client_notes,
     median,
     report,
-    sampling_environ,
-    sampling_note,
-    tracing_budget,
 )
 from aio_pika import DeliveryMode, ExchangeType, Message
 from faststream.rabbit import ExchangeType as FastExchangeType
@@ -61,7 +59,6 @@ from opentelemetry.trace import SpanKind
 
 from broker import Broker, naming
 from broker.transports._amqp091_wire import to_wire
-from services.runtime.telemetry import setup_telemetry
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -90,25 +87,11 @@ async def main() -> None:
     args = parser.parse_args()
     count, window = args.messages, args.window
 
-    telemetry = setup_telemetry(
-        "bench",
-        environ=sampling_environ(),
-        span_exporter=Discard(),
-        metrics_port=0,
-        set_global=False,
-    )
     # The two traced peers get providers of their own, set up exactly as ours: on one meter
     # provider their instruments would share names with ours (``messaging.process.duration``)
     # and the SDK would warn of conflicting metric identities.
-    raw_telemetry, peer_telemetry = (
-        setup_telemetry(
-            name,
-            environ=sampling_environ(),
-            span_exporter=Discard(),
-            metrics_port=0,
-            set_global=False,
-        )
-        for name in ("bench-raw", "bench-peer")
+    telemetry, raw_telemetry, peer_telemetry = (
+        bench_telemetry(name) for name in ("bench", "bench-raw", "bench-peer")
     )
     tmp = tempfile.TemporaryDirectory()
     registry, topic = bench_registry(Path(tmp.name))
@@ -307,17 +290,7 @@ async def main() -> None:
         ],
         f"{count} messages x {args.rounds} rounds, {window} in flight, {len(body)}-byte body; "
         f"medians. raw aio-pika vs FastStream: {m['faststream'] / m['raw']:.2f}x. Client CPU "
-        "per message (this process, all threads): "
-        + ", ".join(f"{k} {median(v[1:]):.0f} us" for k, v in cpu.items())
-        + ". "
-        + tracing_budget(
-            median(cpu["raw"][1:]),
-            median(cpu["raw+otel"][1:]),
-            0.9,
-            m["raw+otel"] / m["raw"],
-        )
-        + " "
-        + sampling_note(),
+        "per message (this process, all threads): " + client_notes(cpu, m, 0.9),
     )
 
 
