@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from contextlib import asynccontextmanager
+import signal
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 from tests.support.ports import free_port
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
 
     from tests.support.tls import TestCA
 
@@ -69,6 +70,17 @@ class ActiveMQInstance:
 
     async def stop(self) -> None:
         await self._script("stop")
+
+    @contextmanager
+    def frozen(self) -> Iterator[None]:
+        """The broker process stopped (SIGSTOP) for the block: its sockets stay open, nothing
+        answers; resumed (SIGCONT) after."""
+        pid = int((self.base / "data" / "activemq.pid").read_text())
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
 
 
 @asynccontextmanager
