@@ -135,11 +135,16 @@ def sampling_environ() -> dict[str, str]:
     return {name: os.environ[name] for name in names if name in os.environ}
 
 
-def bench_telemetry(name: str) -> Telemetry:
+def bench_telemetry(name: str, *, set_global: bool = False) -> Telemetry:
     """Providers as the services set them up (sampling from :func:`sampling_environ`), spans
-    to :class:`Discard`, metrics served on a free port, nothing made global."""
+    to :class:`Discard`, metrics served on a free port; made global only with ``set_global``
+    (a server process of its own, as a service is)."""
     return setup_telemetry(
-        name, environ=sampling_environ(), span_exporter=Discard(), metrics_port=0, set_global=False
+        name,
+        environ=sampling_environ(),
+        span_exporter=Discard(),
+        metrics_port=0,
+        set_global=set_global,
     )
 
 

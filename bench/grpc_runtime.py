@@ -36,12 +36,11 @@ from typing import Any
 
 import grpc
 from _util import (
-    Discard,
     Row,
     alternate,
+    bench_telemetry,
     median,
     report,
-    sampling_environ,
     sampling_note,
     tracing_budget,
     worktree,
@@ -64,13 +63,10 @@ async def serve(kind: str) -> None:
     if kind == "runtime":
         from services.runtime import create_server  # noqa: PLC0415
         from services.runtime.logging import configure_logging  # noqa: PLC0415
-        from services.runtime.telemetry import setup_telemetry  # noqa: PLC0415
 
         # As every service configures it: JSON lines on stdout, one per RPC at info level.
         configure_logging("bench", os.environ.get("LOG_LEVEL", "info"))
-        telemetry = setup_telemetry(
-            "bench", environ=sampling_environ(), span_exporter=Discard(), metrics_port=0
-        )
+        telemetry = bench_telemetry("bench", set_global=True)
         server = await create_server(
             "bench",
             [(INVENTORY, Inventory(), inventory_pb2_grpc.add_InventoryServiceServicer_to_server)],
@@ -85,11 +81,7 @@ async def serve(kind: str) -> None:
         if kind == "bare+otel":
             from opentelemetry.instrumentation.grpc import aio_server_interceptor  # noqa: PLC0415
 
-            from services.runtime.telemetry import setup_telemetry  # noqa: PLC0415
-
-            telemetry = setup_telemetry(
-                "bench", environ=sampling_environ(), span_exporter=Discard(), metrics_port=0
-            )
+            telemetry = bench_telemetry("bench", set_global=True)
             interceptors.append(aio_server_interceptor(tracer_provider=telemetry.tracer_provider))
         bare = grpc.aio.server(interceptors=interceptors)
         inventory_pb2_grpc.add_InventoryServiceServicer_to_server(Inventory(), bare)
