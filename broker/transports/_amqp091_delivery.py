@@ -98,10 +98,7 @@ class AmqpDelivery(Delivery):
         )
 
     async def _ack(self) -> None:
-        # Not waiting for aiormq's writer to drain the frame: an ack has no answer to wait for,
-        # and the wait is a future and a wake-up of the handler's task per delivery. If the
-        # connection drops before it is written, the broker redelivers (at-least-once).
-        await self._message.channel.basic_ack(self._tag, wait=False)
+        await self._message.channel.basic_ack(self._tag)
 
     async def ack(self) -> None:
         if self._settle():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import aio_pika
@@ -70,7 +70,7 @@ class Amqp091Transport(Transport):
         self._connection: AbstractConnection | None = None
         self._publisher: AbstractChannel | None = None
         self._default_exchange: AbstractExchange | None = None
-        self._wire: aiormq.Channel | None = None
+        self._wire: aiormq.abc.AbstractChannel | None = None
         self._closing = False
 
     # -- connection --------------------------------------------------------------------------
@@ -115,8 +115,7 @@ class Amqp091Transport(Transport):
             self._publisher.close_callbacks.add(self._on_channel_close)
             await declare_exchange(self._publisher, self.exchange_name)
             self._default_exchange = self._publisher.default_exchange
-            # The concrete channel: its basic_publish takes ``wait`` (the abstract one does not).
-            self._wire = cast("aiormq.Channel", await self._publisher.get_underlay_channel())
+            self._wire = await self._publisher.get_underlay_channel()
         except (OSError, aiormq.exceptions.AMQPError, TimeoutError) as exc:
             await self.close()
             reason = str(exc) or type(exc).__name__
@@ -167,9 +166,6 @@ class Amqp091Transport(Transport):
                 properties=properties,
                 mandatory=message.mandatory,
                 timeout=timeout,
-                # The confirm is the answer awaited; waiting for aiormq's writer to drain the
-                # frame first would be one more future and wake-up of this task per publish.
-                wait=False,
             ),
             message.topic,
         )
